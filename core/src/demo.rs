@@ -1,0 +1,1 @@
+//! Realistic sample sessions for `lux demo`.

@@ -1,0 +1,76 @@
+//! The one error type of `lux-core`; each protocol (REST, MCP, CLI) maps it in exactly one place.
+
+use sea_orm::DbErr;
+
+use crate::pricing::PricingError;
+use crate::synthesis::SynthesisParseError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The thing asked for does not exist (or belongs to another project, which looks the same).
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// Input that can never succeed as sent; `field` names what to fix.
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// Input that clashes with what is stored (a duplicate step number, an id used elsewhere).
+    #[error("conflict: {reason}")]
+    Conflict { reason: String },
+    /// A synthesis update that could not be parsed.
+    #[error("invalid synthesis update: {0}")]
+    Synthesis(#[from] SynthesisParseError),
+    /// The database failed or is unreachable; callers may retry.
+    #[error("storage error: {0}")]
+    Storage(#[from] DbErr),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Error::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn conflict(reason: impl Into<String>) -> Self {
+        Error::Conflict {
+            reason: reason.into(),
+        }
+    }
+
+    /// The field a caller should fix, when the error is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => Some(field),
+            Error::Synthesis(_) => Some("synthesis"),
+            _ => None,
+        }
+    }
+
+    /// A stable machine-readable code for protocol mappings.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Invalid { .. } => "invalid",
+            Error::Conflict { .. } => "conflict",
+            Error::Synthesis(_) => "invalid_synthesis",
+            Error::Storage(_) => "storage",
+        }
+    }
+}
+
+impl From<PricingError> for Error {
+    fn from(error: PricingError) -> Self {
+        Error::invalid("usage", error.to_string())
+    }
+}

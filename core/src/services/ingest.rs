@@ -1,0 +1,169 @@
+//! Batch ingest: mixed records in one transaction, each in its own savepoint, idempotent on
+//! client ids, with a result per item. A bad item leaves nothing behind; good ones are kept.
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::services::findings::{record_finding_in, record_monitor_event_in};
+use crate::services::sessions::create_session_in;
+use crate::services::steps::append_step_in;
+use crate::services::synthesis::add_synthesis_in;
+use crate::services::usage::record_model_call_in;
+use crate::store::{Lux, WriteCtx};
+
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum IngestRecord {
+    Session(NewSession),
+    Step {
+        session: SessionRef,
+        step: NewStep,
+    },
+    ModelCall {
+        session: SessionRef,
+        call: NewModelCall,
+    },
+    Synthesis {
+        session: SessionRef,
+        synthesis: NewSynthesis,
+    },
+    Finding {
+        session: SessionRef,
+        finding: NewFinding,
+    },
+    MonitorEvent {
+        session: SessionRef,
+        event: NewMonitorEvent,
+    },
+}
+
+impl IngestRecord {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IngestRecord::Session(_) => "session",
+            IngestRecord::Step { .. } => "step",
+            IngestRecord::ModelCall { .. } => "model_call",
+            IngestRecord::Synthesis { .. } => "synthesis",
+            IngestRecord::Finding { .. } => "finding",
+            IngestRecord::MonitorEvent { .. } => "monitor_event",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ItemResult {
+    Created {
+        id: Uuid,
+    },
+    Duplicate {
+        id: Uuid,
+    },
+    Error {
+        code: String,
+        field: Option<String>,
+        message: String,
+    },
+}
+
+impl ItemResult {
+    fn of<T>(written: Written<T>, id: impl Fn(&T) -> Uuid) -> Self {
+        let id = id(&written.value);
+        match written.outcome {
+            WriteOutcome::Created => ItemResult::Created { id },
+            WriteOutcome::Duplicate => ItemResult::Duplicate { id },
+        }
+    }
+
+    fn error(error: &Error) -> Self {
+        ItemResult::Error {
+            code: error.code().to_owned(),
+            field: error.field().map(str::to_owned),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl Lux {
+    /// Writes a batch. Only a storage failure fails the whole call (and then nothing is written);
+    /// every other problem is reported in that item's result.
+    #[instrument(skip_all, fields(project = %project, items = records.len()))]
+    pub async fn ingest(
+        &self,
+        project: ProjectId,
+        records: &[IngestRecord],
+    ) -> Result<Vec<ItemResult>> {
+        if records.len() > MAX_BATCH_ITEMS {
+            return Err(Error::invalid(
+                "items",
+                format!(
+                    "a batch holds at most {MAX_BATCH_ITEMS} items, got {}",
+                    records.len()
+                ),
+            ));
+        }
+        let tx = self.begin_write().await?;
+        let mut ctx = WriteCtx::new(self, project);
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            let outcome = self
+                .in_savepoint(&tx, &mut ctx, async |conn, ctx| {
+                    self.ingest_one(conn, ctx, record).await
+                })
+                .await;
+            match outcome {
+                Ok(result) => results.push(result),
+                Err(error @ Error::Storage(_)) if !is_constraint_violation(&error) => {
+                    return Err(error);
+                }
+                Err(error) => results.push(ItemResult::error(&error)),
+            }
+        }
+        self.commit(tx, ctx).await?;
+        Ok(results)
+    }
+
+    async fn ingest_one(
+        &self,
+        conn: &sea_orm::DatabaseTransaction,
+        ctx: &mut WriteCtx,
+        record: &IngestRecord,
+    ) -> Result<ItemResult> {
+        Ok(match record {
+            IngestRecord::Session(new) => {
+                ItemResult::of(create_session_in(self, conn, ctx, new).await?, |s| s.id.0)
+            }
+            IngestRecord::Step { session, step } => {
+                ItemResult::of(append_step_in(self, conn, ctx, session, step).await?, |s| {
+                    s.id.0
+                })
+            }
+            IngestRecord::ModelCall { session, call } => ItemResult::of(
+                record_model_call_in(self, conn, ctx, session, call).await?,
+                |c| c.id.0,
+            ),
+            IngestRecord::Synthesis { session, synthesis } => ItemResult::of(
+                add_synthesis_in(self, conn, ctx, session, synthesis).await?,
+                |v| v.id.0,
+            ),
+            IngestRecord::Finding { session, finding } => ItemResult::of(
+                record_finding_in(self, conn, ctx, session, finding).await?,
+                |f| f.id.0,
+            ),
+            IngestRecord::MonitorEvent { session, event } => ItemResult::of(
+                record_monitor_event_in(self, conn, ctx, session, event).await?,
+                |e| e.id.0,
+            ),
+        })
+    }
+}
+
+/// A unique or foreign-key violation is the item's fault (a raced duplicate), not the database's.
+fn is_constraint_violation(error: &Error) -> bool {
+    matches!(error, Error::Storage(db) if db.sql_err().is_some())
+}

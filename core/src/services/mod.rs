@@ -1,0 +1,9 @@
+//! Services: the operations every door (REST, MCP, CLI) calls, as methods on [`crate::Lux`].
+
+pub mod findings;
+pub mod ingest;
+pub mod projects;
+pub mod sessions;
+pub mod steps;
+pub mod synthesis;
+pub mod usage;

@@ -1,0 +1,259 @@
+//! Steps: append with numbering assigned or checked, idempotent on a client id; list in order.
+
+use sea_orm::prelude::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use tracing::instrument;
+
+use lux_entity::{session, step};
+
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::live::LiveEventKind;
+use crate::store::{Lux, WriteCtx, step_from_row};
+
+/// Validated fields of a new step.
+struct StepRow {
+    kind: String,
+    content: String,
+    raw_response: Option<String>,
+    model: Option<String>,
+    confidence: Option<f64>,
+    clarity: Option<f64>,
+    branch_id: Option<String>,
+    metadata: serde_json::Value,
+}
+
+fn checked_new_step(new: &NewStep) -> Result<StepRow> {
+    if let Some(number) = new.step_number {
+        positive_number("step_number", number)?;
+    }
+    for (field, value) in [
+        ("revises_step", new.revises_step),
+        ("branch_from_step", new.branch_from_step),
+    ] {
+        if let Some(value) = value {
+            positive_number(field, value)?;
+        }
+    }
+    if new.is_revision && new.revises_step.is_none() {
+        return Err(Error::invalid(
+            "revises_step",
+            "a revision must say which step it revises",
+        ));
+    }
+    if new.content.trim().is_empty() {
+        return Err(Error::invalid("content", "must not be empty"));
+    }
+    Ok(StepRow {
+        kind: identifier("kind", &new.kind)?,
+        content: bounded_text("content", &new.content, MAX_CONTENT_BYTES)?,
+        raw_response: new
+            .raw_response
+            .as_deref()
+            .map(|raw| bounded_text("raw_response", raw, MAX_CONTENT_BYTES))
+            .transpose()?,
+        model: optional_text("model", new.model.as_deref(), MAX_LABEL_BYTES)?,
+        confidence: optional_unit_score("confidence", new.confidence)?,
+        clarity: optional_unit_score("clarity", new.clarity)?,
+        branch_id: optional_text("branch_id", new.branch_id.as_deref(), MAX_LABEL_BYTES)?,
+        metadata: metadata("metadata", new.metadata.clone())?,
+    })
+}
+
+pub(crate) async fn next_step_number<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &mut WriteCtx,
+    session: SessionId,
+) -> Result<i32> {
+    if let Some(next) = ctx.next_step.get(&session) {
+        return Ok(*next);
+    }
+    let max: Option<i32> = step::Entity::find()
+        .select_only()
+        .column_as(step::Column::StepNumber.max(), "max")
+        .filter(step::Column::SessionId.eq(session.0))
+        .into_tuple()
+        .one(conn)
+        .await?
+        .flatten();
+    let next = max.unwrap_or(0) + 1;
+    ctx.next_step.insert(session, next);
+    Ok(next)
+}
+
+pub(crate) async fn append_step_in<C: ConnectionTrait>(
+    lux: &Lux,
+    conn: &C,
+    ctx: &mut WriteCtx,
+    reference: &SessionRef,
+    new: &NewStep,
+) -> Result<Written<Step>> {
+    let checked = checked_new_step(new)?;
+    let session = ctx.session(conn, reference).await?;
+    if let Some(id) = new.id
+        && let Some(row) = step::Entity::find_by_id(id.0).one(conn).await?
+    {
+        if row.session_id != session.id.0 {
+            return Err(Error::conflict(format!(
+                "step id {id} belongs to another session"
+            )));
+        }
+        return Ok(Written {
+            outcome: WriteOutcome::Duplicate,
+            value: step_from_row(row),
+        });
+    }
+
+    let next = next_step_number(conn, ctx, session.id).await?;
+    let number = new.step_number.unwrap_or(next);
+    if number < next {
+        let existing = step::Entity::find()
+            .filter(step::Column::SessionId.eq(session.id.0))
+            .filter(step::Column::StepNumber.eq(number))
+            .one(conn)
+            .await?;
+        // Replaying a step without a client id is still idempotent when it is the same step.
+        if let Some(row) = existing
+            && new.id.is_none()
+            && row.content == checked.content
+            && row.kind == checked.kind
+        {
+            return Ok(Written {
+                outcome: WriteOutcome::Duplicate,
+                value: step_from_row(row),
+            });
+        }
+        return Err(Error::conflict(format!(
+            "step {number} already exists in session {}; the next step is {next}",
+            session.id
+        )));
+    }
+    if number > next {
+        return Err(Error::invalid(
+            "step_number",
+            format!("{number} would leave a gap; the next step of this session is {next}"),
+        ));
+    }
+    for (field, value) in [
+        ("revises_step", new.revises_step),
+        ("branch_from_step", new.branch_from_step),
+    ] {
+        if let Some(value) = value
+            && value >= number
+        {
+            return Err(Error::invalid(
+                field,
+                format!("must name an earlier step than {number}, got {value}"),
+            ));
+        }
+    }
+
+    let id = new.id.map_or_else(|| lux.new_id(), |id| id.0);
+    let row = step::ActiveModel {
+        id: Set(id),
+        session_id: Set(session.id.0),
+        step_number: Set(number),
+        kind: Set(checked.kind),
+        content: Set(checked.content),
+        raw_response: Set(checked.raw_response),
+        model: Set(checked.model.clone()),
+        confidence: Set(checked.confidence),
+        clarity: Set(checked.clarity),
+        is_revision: Set(new.is_revision),
+        revises_step: Set(new.revises_step),
+        branch_from_step: Set(new.branch_from_step),
+        branch_id: Set(checked.branch_id),
+        metadata: Set(checked.metadata),
+        created_at: Set(new.created_at.unwrap_or(ctx.now)),
+    };
+    let inserted = step::Entity::insert(row).exec_with_returning(conn).await?;
+    ctx.next_step.insert(session.id, number + 1);
+    ctx.touched.insert(session.id);
+    if session.model.is_none()
+        && let Some(model) = &checked.model
+    {
+        adopt_session_model(conn, ctx, session.id, model).await?;
+    }
+    ctx.event(LiveEventKind::StepAppended, session.id, id);
+    Ok(Written {
+        outcome: WriteOutcome::Created,
+        value: step_from_row(inserted),
+    })
+}
+
+/// A session created without a model takes the first one its steps or calls name.
+pub(crate) async fn adopt_session_model<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &mut WriteCtx,
+    session_id: SessionId,
+    model: &str,
+) -> Result<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::Model, Expr::value(model))
+        .filter(session::Column::Id.eq(session_id.0))
+        .filter(session::Column::Model.is_null())
+        .exec(conn)
+        .await?;
+    ctx.set_session_model(session_id, model);
+    Ok(())
+}
+
+/// Loads a step and checks it belongs to the session a record is written into.
+pub(crate) async fn step_of_session<C: ConnectionTrait>(
+    conn: &C,
+    session: SessionId,
+    step_id: StepId,
+) -> Result<step::Model> {
+    match step::Entity::find_by_id(step_id.0).one(conn).await? {
+        Some(row) if row.session_id == session.0 => Ok(row),
+        _ => Err(Error::not_found("step", step_id)),
+    }
+}
+
+impl Lux {
+    #[instrument(skip_all, fields(project = %project, session = %session, bytes = new.content.len()))]
+    pub async fn append_step(
+        &self,
+        project: ProjectId,
+        session: &SessionRef,
+        new: NewStep,
+    ) -> Result<Written<Step>> {
+        let tx = self.begin_write().await?;
+        let mut ctx = WriteCtx::new(self, project);
+        let written = append_step_in(self, &tx, &mut ctx, session, &new).await?;
+        self.commit(tx, ctx).await?;
+        Ok(written)
+    }
+
+    /// Steps in order, starting after `after_step` (0 for the beginning), at most `limit`.
+    pub async fn list_steps(
+        &self,
+        project: ProjectId,
+        session: &SessionRef,
+        after_step: i32,
+        limit: u32,
+    ) -> Result<Vec<Step>> {
+        let session = self.get_session(project, session).await?;
+        let rows = step::Entity::find()
+            .filter(step::Column::SessionId.eq(session.id.0))
+            .filter(step::Column::StepNumber.gt(after_step))
+            .order_by_asc(step::Column::StepNumber)
+            .limit(u64::from(limit.clamp(1, MAX_PAGE_LIMIT)))
+            .all(self.db())
+            .await?;
+        Ok(rows.into_iter().map(step_from_row).collect())
+    }
+
+    /// Every step of a session, in order.
+    pub async fn all_steps(&self, project: ProjectId, session: &SessionRef) -> Result<Vec<Step>> {
+        let session = self.get_session(project, session).await?;
+        let rows = step::Entity::find()
+            .filter(step::Column::SessionId.eq(session.id.0))
+            .order_by_asc(step::Column::StepNumber)
+            .all(self.db())
+            .await?;
+        Ok(rows.into_iter().map(step_from_row).collect())
+    }
+}

@@ -1,0 +1,246 @@
+//! The database behind [`Lux`]: connecting to SQLite or PostgreSQL, migrating, and the write transaction.
+
+mod convert;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lux_migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+pub(crate) use convert::*;
+pub(crate) use write::*;
+
+use crate::clock::{Clock, IdGen, SystemClock, UuidV7};
+use crate::domain::ProjectId;
+use crate::error::{Error, Result};
+use crate::live::EventBus;
+
+/// The default database when none is configured: an embedded SQLite file under `./lux-data`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./lux-data/lux.db";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::invalid(
+                "database_url",
+                "must start with sqlite: or postgres:// (MySQL is not supported)",
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    pub url: String,
+    /// Apply pending migrations when opening; when false, a database that is behind is refused.
+    pub migrate: bool,
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for another process's write lock before failing.
+    pub busy_timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+}
+
+impl DatabaseOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseOptions {
+            url: url.into(),
+            migrate: true,
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7),
+        }
+    }
+}
+
+/// Opens a connection pool with the settings Lux relies on: for SQLite, a created-if-missing
+/// file in WAL mode with `synchronous=NORMAL`, a busy timeout and foreign keys on.
+pub async fn connect(options: &DatabaseOptions) -> Result<DatabaseConnection> {
+    connect_with_foreign_keys(options, true).await
+}
+
+/// Drops every table (Lux's and any other) and migrates from scratch. SQLite cannot drop a
+/// referenced table while enforcing foreign keys, so this uses a connection that does not.
+pub async fn fresh_schema(options: &DatabaseOptions) -> Result<()> {
+    let db = connect_with_foreign_keys(options, false).await?;
+    Migrator::fresh(&db).await?;
+    db.close().await?;
+    Ok(())
+}
+
+async fn connect_with_foreign_keys(
+    options: &DatabaseOptions,
+    foreign_keys: bool,
+) -> Result<DatabaseConnection> {
+    let backend = Backend::of_url(&options.url)?;
+    if backend == Backend::Sqlite {
+        create_sqlite_parent_dir(&options.url)?;
+    }
+    let mut connect = ConnectOptions::new(options.url.clone());
+    connect
+        .max_connections(options.max_connections.max(1))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
+        .sqlx_logging(false);
+    let busy_timeout = options.busy_timeout;
+    connect.map_sqlx_sqlite_opts(move |sqlite| {
+        sqlite
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(foreign_keys)
+    });
+    Database::connect(connect).await.map_err(Error::Storage)
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<()> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            Error::invalid(
+                "database_url",
+                format!("cannot create directory {}: {error}", parent.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Lux on one database: every service is a method on this.
+#[derive(Debug, Clone)]
+pub struct Lux {
+    db: DatabaseConnection,
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    bus: EventBus,
+    default_project: ProjectId,
+}
+
+impl Lux {
+    /// Connects, migrates (unless told not to), and makes sure the default project and price list exist.
+    pub async fn open(options: DatabaseOptions) -> Result<Lux> {
+        let db = connect(&options).await?;
+        if options.migrate {
+            Migrator::up(&db, None).await?;
+        } else {
+            let pending = Migrator::get_pending_migrations(&db).await?;
+            if !pending.is_empty() {
+                return Err(Error::invalid(
+                    "database",
+                    format!(
+                        "schema is {} migration(s) behind; run `lux migrate up`",
+                        pending.len()
+                    ),
+                ));
+            }
+        }
+        Lux::from_connection(db, options.clock, options.ids).await
+    }
+
+    /// Wraps an already migrated connection.
+    pub async fn from_connection(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> Result<Lux> {
+        let backend = match db.get_database_backend() {
+            DbBackend::Sqlite => Backend::Sqlite,
+            DbBackend::Postgres => Backend::Postgres,
+            _ => {
+                return Err(Error::invalid(
+                    "database_url",
+                    "unsupported database backend",
+                ));
+            }
+        };
+        let mut lux = Lux {
+            db,
+            backend,
+            clock,
+            ids,
+            bus: EventBus::default(),
+            default_project: ProjectId(uuid::Uuid::nil()),
+        };
+        lux.default_project = lux.ensure_default_project().await?;
+        lux.seed_shipped_prices().await?;
+        Ok(lux)
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The project requests run as when auth is off (a newcomer's first run).
+    pub fn default_project(&self) -> ProjectId {
+        self.default_project
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn new_id(&self) -> uuid::Uuid {
+        self.ids.new_id()
+    }
+
+    /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`), so a
+    /// read-then-write inside it can never fail half-way with a busy snapshot.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    /// Readiness: the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Test support: a fresh database per test, a SQLite file always and a PostgreSQL database when
+//! `LUX_TEST_DATABASE_URL` names a server, so tests run in parallel without sharing state.
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::store::{DatabaseOptions, Lux};
+
+/// A database that lives as long as this value (the SQLite file's folder is removed on drop).
+#[derive(Debug)]
+pub struct TestDb {
+    pub lux: Lux,
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}/lux.db", dir.path().display());
+        let lux = Lux::open(DatabaseOptions::new(&url))
+            .await
+            .expect("open a fresh SQLite database");
+        TestDb {
+            lux,
+            url,
+            postgres_name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new, empty database on the server at `LUX_TEST_DATABASE_URL`.
+    pub async fn postgres() -> TestDb {
+        let (url, name) = Self::create_postgres_database().await;
+        let lux = Lux::open(DatabaseOptions::new(&url))
+            .await
+            .expect("open a fresh PostgreSQL database");
+        TestDb {
+            lux,
+            url,
+            postgres_name: Some(name),
+            _dir: None,
+        }
+    }
+
+    /// A URL to a new, empty, unmigrated PostgreSQL database, and its name.
+    pub async fn create_postgres_database() -> (String, String) {
+        let server = std::env::var("LUX_TEST_DATABASE_URL")
+            .expect("LUX_TEST_DATABASE_URL must name a PostgreSQL server for PostgreSQL tests");
+        let name = format!("lux_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&server)
+            .await
+            .expect("connect to LUX_TEST_DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a test database");
+        admin.close().await.ok();
+        (with_database(&server, &name), name)
+    }
+
+    /// Drops a PostgreSQL test database; called at the end of a passing test (a failing one is kept to inspect).
+    pub async fn cleanup(self) {
+        let Some(name) = self.postgres_name else {
+            return;
+        };
+        self.lux.db().clone().close().await.ok();
+        if let Ok(server) = std::env::var("LUX_TEST_DATABASE_URL")
+            && let Ok(admin) = Database::connect(&server).await
+        {
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .ok();
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// The server URL with its database name replaced.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Declares each listed `async fn name(lux: &Lux)` as a test on SQLite and, when configured, on PostgreSQL
+/// (test names `sqlite::name` and `postgres::name`, so the log shows both ran).
+#[macro_export]
+macro_rules! storage_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::testing::TestDb::sqlite().await;
+                    super::$name(&db.lux).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        #[cfg(lux_postgres_tests)]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::testing::TestDb::postgres().await;
+                    super::$name(&db.lux).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_in_a_server_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://127.0.0.1:5432?sslmode=disable", "x"),
+            "postgres://127.0.0.1:5432/x?sslmode=disable"
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! Batch ingest: mixed records, per-item results, replays that write nothing twice.
+
+use lux_core::services::ingest::{IngestRecord, ItemResult, MAX_BATCH_ITEMS};
+use lux_core::{
+    Error, Lux, NewModelCall, NewSession, NewStep, NewSynthesis, PageRequest, SessionFilter,
+    SessionId, SessionRef, StepId, storage_tests,
+};
+
+fn batch(session_id: SessionId) -> Vec<IngestRecord> {
+    let session = SessionRef::Id(session_id);
+    let step_id = StepId(uuid::Uuid::now_v7());
+    vec![
+        IngestRecord::Session(NewSession {
+            id: Some(session_id),
+            external_id: Some("trace-77".into()),
+            tool: "agent_run".into(),
+            ..NewSession::default()
+        }),
+        IngestRecord::Step {
+            session: session.clone(),
+            step: NewStep {
+                id: Some(step_id),
+                kind: "reasoning".into(),
+                content: "first".into(),
+                model: Some("gpt-4o".into()),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::ModelCall {
+            session: SessionRef::ExternalId("trace-77".into()),
+            call: NewModelCall {
+                id: Some(lux_core::ModelCallId(uuid::Uuid::now_v7())),
+                step_id: Some(step_id),
+                ..NewModelCall::ok("openai", "gpt-4o", 1000, 100)
+            },
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: NewStep {
+                id: Some(StepId(uuid::Uuid::now_v7())),
+                kind: "reasoning".into(),
+                content: "second".into(),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::Synthesis {
+            session: session.clone(),
+            synthesis: NewSynthesis {
+                id: Some(lux_core::SynthesisVersionId(uuid::Uuid::now_v7())),
+                ..NewSynthesis::raw("update_synthesis(Understanding=\"ok\", Insights=[\"a\"])")
+            },
+        },
+    ]
+}
+
+async fn a_mixed_batch_is_written_and_a_replay_duplicates_nothing(lux: &Lux) {
+    let project = lux.default_project();
+    let session_id = SessionId(uuid::Uuid::now_v7());
+    let records = batch(session_id);
+    let mut events = lux.events().subscribe();
+    let first = lux.ingest(project, &records).await.unwrap();
+    assert!(
+        first
+            .iter()
+            .all(|r| matches!(r, ItemResult::Created { .. })),
+        "{first:?}"
+    );
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        kinds.push(event.kind.as_str());
+    }
+    assert_eq!(
+        kinds,
+        [
+            "session_created",
+            "step_appended",
+            "model_call_recorded",
+            "step_appended",
+            "synthesis_updated"
+        ]
+    );
+
+    let replay = lux.ingest(project, &records).await.unwrap();
+    assert!(
+        replay
+            .iter()
+            .all(|r| matches!(r, ItemResult::Duplicate { .. })),
+        "{replay:?}"
+    );
+    for (a, b) in first.iter().zip(&replay) {
+        let (ItemResult::Created { id: a }, ItemResult::Duplicate { id: b }) = (a, b) else {
+            unreachable!()
+        };
+        assert_eq!(a, b, "a replay answers with the ids of the first write");
+    }
+    let reference = SessionRef::Id(session_id);
+    assert_eq!(lux.all_steps(project, &reference).await.unwrap().len(), 2);
+    assert_eq!(
+        lux.list_model_calls(project, &reference)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        lux.list_synthesis_versions(project, &reference)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let session = lux.get_session(project, &reference).await.unwrap();
+    assert_eq!(session.model.as_deref(), Some("gpt-4o"));
+}
+
+async fn a_bad_item_leaves_nothing_and_the_good_ones_land(lux: &Lux) {
+    let project = lux.default_project();
+    let session_id = SessionId(uuid::Uuid::now_v7());
+    let session = SessionRef::Id(session_id);
+    let records = vec![
+        IngestRecord::Session(NewSession {
+            id: Some(session_id),
+            tool: "agent_run".into(),
+            ..NewSession::default()
+        }),
+        IngestRecord::Step {
+            session: session.clone(),
+            step: NewStep {
+                kind: "reasoning".into(),
+                content: "good one".into(),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: NewStep {
+                kind: "reasoning".into(),
+                content: "too sure".into(),
+                confidence: Some(7.0),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::ModelCall {
+            session: session.clone(),
+            call: NewModelCall::ok("openai", "gpt-4o", -3, 1),
+        },
+        IngestRecord::Step {
+            session: SessionRef::ExternalId("nobody".into()),
+            step: NewStep {
+                kind: "reasoning".into(),
+                content: "orphan".into(),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: NewStep {
+                kind: "reasoning".into(),
+                content: "good two".into(),
+                ..NewStep::default()
+            },
+        },
+        IngestRecord::Synthesis {
+            session: session.clone(),
+            synthesis: NewSynthesis::raw("no update here"),
+        },
+    ];
+    let results = lux.ingest(project, &records).await.unwrap();
+    let summary: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            ItemResult::Created { .. } => "created".to_owned(),
+            ItemResult::Duplicate { .. } => "duplicate".to_owned(),
+            ItemResult::Error { code, field, .. } => {
+                format!("{code}:{}", field.as_deref().unwrap_or("-"))
+            }
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "created",
+            "created",
+            "invalid:confidence",
+            "invalid:input_tokens",
+            "not_found:-",
+            "created",
+            "invalid_synthesis:synthesis"
+        ]
+    );
+    let steps = lux.all_steps(project, &session).await.unwrap();
+    let contents: Vec<(i32, &str)> = steps
+        .iter()
+        .map(|s| (s.step_number, s.content.as_str()))
+        .collect();
+    assert_eq!(
+        contents,
+        [(1, "good one"), (2, "good two")],
+        "numbering stays contiguous past a bad item"
+    );
+    assert!(
+        lux.list_model_calls(project, &session)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn oversized_batches_are_refused_whole(lux: &Lux) {
+    let project = lux.default_project();
+    let records: Vec<IngestRecord> = (0..=MAX_BATCH_ITEMS)
+        .map(|i| {
+            IngestRecord::Session(NewSession {
+                tool: "bulk".into(),
+                external_id: Some(format!("b{i}")),
+                ..NewSession::default()
+            })
+        })
+        .collect();
+    let result = lux.ingest(project, &records).await;
+    assert!(
+        matches!(result, Err(Error::Invalid { ref field, .. }) if field == "items"),
+        "{result:?}"
+    );
+    let page = lux
+        .list_sessions(project, &SessionFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+async fn many_sessions_in_one_batch(lux: &Lux) {
+    let project = lux.default_project();
+    let mut records = Vec::new();
+    for s in 0..20 {
+        let external = format!("run-{s}");
+        records.push(IngestRecord::Session(NewSession {
+            tool: "bulk".into(),
+            external_id: Some(external.clone()),
+            ..NewSession::default()
+        }));
+        for n in 0..10 {
+            records.push(IngestRecord::Step {
+                session: SessionRef::ExternalId(external.clone()),
+                step: NewStep {
+                    kind: "reasoning".into(),
+                    content: format!("step {n} of {s}"),
+                    ..NewStep::default()
+                },
+            });
+        }
+    }
+    let results = lux.ingest(project, &records).await.unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, ItemResult::Created { .. }))
+    );
+    for s in [0, 19] {
+        let steps = lux
+            .all_steps(project, &SessionRef::ExternalId(format!("run-{s}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            steps.iter().map(|s| s.step_number).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
+    }
+    let wire = serde_json::to_value(&records[1]).unwrap();
+    assert_eq!(
+        wire["type"], "step",
+        "records are tagged by type on the wire"
+    );
+}
+
+storage_tests!(
+    a_mixed_batch_is_written_and_a_replay_duplicates_nothing,
+    a_bad_item_leaves_nothing_and_the_good_ones_land,
+    oversized_batches_are_refused_whole,
+    many_sessions_in_one_batch,
+);

@@ -1,0 +1,95 @@
+//! Migrations: up, down and up again leave the same schema, on a database of each backend.
+
+use lux_core::store::{DatabaseOptions, connect, fresh_schema};
+use lux_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+const TABLES: [&str; 13] = [
+    "projects",
+    "api_keys",
+    "sessions",
+    "session_tags",
+    "steps",
+    "model_calls",
+    "model_prices",
+    "synthesis_versions",
+    "insights",
+    "action_items",
+    "bias_findings",
+    "monitor_events",
+    "audit_log",
+];
+
+async fn tables(db: &DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        }
+        _ => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        }
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .filter(|name| name != "seaql_migrations")
+        .collect()
+}
+
+async fn up_down_up(url: &str) {
+    let db = connect(&DatabaseOptions::new(url)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let mut expected: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    expected.sort();
+    assert_eq!(tables(&db).await, expected);
+    Migrator::down(&db, None).await.unwrap();
+    assert!(tables(&db).await.is_empty(), "down removes every table");
+    assert!(
+        Migrator::get_applied_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(tables(&db).await, expected);
+    db.execute_unprepared("CREATE TABLE leftover (id INTEGER)")
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    fresh_schema(&DatabaseOptions::new(url)).await.unwrap();
+    let db = connect(&DatabaseOptions::new(url)).await.unwrap();
+    assert_eq!(
+        tables(&db).await,
+        expected,
+        "fresh drops everything, then migrates"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_migrations_reverse_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    up_down_up(&format!(
+        "sqlite://{}/nested/dir/lux.db",
+        dir.path().display()
+    ))
+    .await;
+}
+
+#[cfg(lux_postgres_tests)]
+#[tokio::test]
+async fn postgres_migrations_reverse_cleanly() {
+    let (url, _) = lux_core::testing::TestDb::create_postgres_database().await;
+    up_down_up(&url).await;
+}
+
+#[tokio::test]
+async fn opening_without_migrating_refuses_an_old_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/lux.db", dir.path().display());
+    let mut options = DatabaseOptions::new(&url);
+    options.migrate = false;
+    let error = lux_core::Lux::open(options).await.unwrap_err();
+    assert!(error.to_string().contains("lux migrate up"), "{error}");
+}

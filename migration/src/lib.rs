@@ -1,0 +1,42 @@
+//! Lux's schema as an ordered list of reversible migrations, identical on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_projects;
+mod m20261126_000002_create_sessions;
+mod m20261126_000003_create_model_usage;
+mod m20261126_000004_create_synthesis;
+mod m20261126_000005_create_findings;
+mod m20261126_000006_create_audit_log;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_projects::Migration),
+            Box::new(m20261126_000002_create_sessions::Migration),
+            Box::new(m20261126_000003_create_model_usage::Migration),
+            Box::new(m20261126_000004_create_synthesis::Migration),
+            Box::new(m20261126_000005_create_findings::Migration),
+            Box::new(m20261126_000006_create_audit_log::Migration),
+        ]
+    }
+}
+
+/// Index on `table(columns…)` named `idx_<table>_<columns>`, so names stay predictable for `down`.
+pub(crate) fn index(
+    table: impl Iden + Clone + 'static,
+    columns: &[&'static str],
+) -> IndexCreateStatement {
+    let mut name = format!("idx_{}", table.to_string());
+    let mut statement = Index::create();
+    statement.table(table);
+    for column in columns {
+        name.push('_');
+        name.push_str(column);
+        statement.col(Alias::new(*column));
+    }
+    statement.name(name).to_owned()
+}
