@@ -1,1 +1,93 @@
-fn main() {}
+//! The `lux` command: one binary for the server, the stdio MCP server (later), migrations, demo
+//! data, inspection and benchmarks. Errors print one line and exit non-zero.
+
+mod commands;
+mod config;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::GlobalArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lux",
+    version,
+    about = "Persistent memory, analytics and plugins for LLM reasoning"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP: health and readiness now; REST, dashboard and MCP as they land.
+    Serve(commands::serve::ServeArgs),
+    /// Apply, revert or inspect schema migrations.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Fill the database with realistic sample sessions.
+    Demo(commands::demo::DemoArgs),
+    /// List and show stored sessions.
+    #[command(subcommand)]
+    Sessions(commands::sessions::SessionsCommand),
+    /// Measure write throughput against a bare-insert baseline.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug, but the user still gets one line rather than a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    config::init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(&cli.global, args).await,
+        Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
+        Command::Demo(args) => commands::demo::run(&cli.global, args).await,
+        Command::Sessions(command) => commands::sessions::run(&cli.global, command).await,
+        Command::Bench(command) => commands::bench::run(&cli.global, command).await,
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already includes.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}

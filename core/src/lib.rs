@@ -4,6 +4,7 @@
 //! the same methods on it; each write is one transaction and publishes a [`live::LiveEvent`]
 //! once committed.
 
+pub mod bench;
 pub mod clock;
 pub mod demo;
 pub mod domain;

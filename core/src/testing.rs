@@ -1,9 +1,7 @@
 //! Test support: a fresh database per test, a SQLite file always and a PostgreSQL database when
 //! `LUX_TEST_DATABASE_URL` names a server, so tests run in parallel without sharing state.
 
-use sea_orm::{ConnectionTrait, Database};
-
-use crate::store::{DatabaseOptions, Lux};
+use crate::store::{DatabaseOptions, Lux, create_postgres_database, drop_postgres_database};
 
 /// A database that lives as long as this value (the SQLite file's folder is removed on drop).
 #[derive(Debug)]
@@ -45,18 +43,11 @@ impl TestDb {
 
     /// A URL to a new, empty, unmigrated PostgreSQL database, and its name.
     pub async fn create_postgres_database() -> (String, String) {
-        let server = std::env::var("LUX_TEST_DATABASE_URL")
-            .expect("LUX_TEST_DATABASE_URL must name a PostgreSQL server for PostgreSQL tests");
         let name = format!("lux_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = Database::connect(&server)
+        let url = create_postgres_database(&server_url(), &name)
             .await
-            .expect("connect to LUX_TEST_DATABASE_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create a test database");
-        admin.close().await.ok();
-        (with_database(&server, &name), name)
+            .expect("create a test database on LUX_TEST_DATABASE_URL");
+        (url, name)
     }
 
     /// Drops a PostgreSQL test database; called at the end of a passing test (a failing one is kept to inspect).
@@ -65,34 +56,13 @@ impl TestDb {
             return;
         };
         self.lux.db().clone().close().await.ok();
-        if let Ok(server) = std::env::var("LUX_TEST_DATABASE_URL")
-            && let Ok(admin) = Database::connect(&server).await
-        {
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .ok();
-            admin.close().await.ok();
-        }
+        drop_postgres_database(&server_url(), &name).await.ok();
     }
 }
 
-/// The server URL with its database name replaced.
-fn with_database(server: &str, name: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
+fn server_url() -> String {
+    std::env::var("LUX_TEST_DATABASE_URL")
+        .expect("LUX_TEST_DATABASE_URL must name a PostgreSQL server for PostgreSQL tests")
 }
 
 /// Declares each listed `async fn name(lux: &Lux)` as a test on SQLite and, when configured, on PostgreSQL
@@ -122,21 +92,4 @@ macro_rules! storage_tests {
             )*
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_the_database_in_a_server_url() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://127.0.0.1:5432?sslmode=disable", "x"),
-            "postgres://127.0.0.1:5432/x?sslmode=disable"
-        );
-    }
 }

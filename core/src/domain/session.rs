@@ -99,6 +99,8 @@ pub struct NewSession {
     pub metadata: Option<serde_json::Value>,
     /// When the session started, for imports of history; defaults to now.
     pub created_at: Option<DateTime<Utc>>,
+    /// When an imported session that has already ended did end; defaults to now for a final status.
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 /// A partial update: `None` leaves a field as it is.

@@ -15,7 +15,7 @@ use lux_entity::{model_call, session, session_tag};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::live::LiveEventKind;
-use crate::store::{Lux, SessionHandle, WriteCtx, session_from_row, write_audit};
+use crate::store::{AuditEntry, Lux, SessionHandle, WriteCtx, session_from_row, write_audit};
 
 const MAX_TAGS: usize = 32;
 const MAX_TAG_BYTES: usize = 64;
@@ -146,6 +146,19 @@ pub(crate) async fn create_session_in<C: ConnectionTrait>(
 
     let id = new.id.map_or_else(|| lux.new_id(), |id| id.0);
     let created_at = new.created_at.unwrap_or(ctx.now);
+    let completed_at = match (checked.status.is_final(), new.completed_at) {
+        (false, Some(_)) => {
+            return Err(Error::invalid(
+                "completed_at",
+                "an active session has not completed",
+            ));
+        }
+        (false, None) => None,
+        (true, Some(at)) if at < created_at => {
+            return Err(Error::invalid("completed_at", "is before created_at"));
+        }
+        (true, at) => Some(at.unwrap_or(ctx.now)),
+    };
     let row = session::ActiveModel {
         id: Set(id),
         project_id: Set(ctx.project.0),
@@ -159,7 +172,7 @@ pub(crate) async fn create_session_in<C: ConnectionTrait>(
         metadata: Set(checked.metadata),
         created_at: Set(created_at),
         updated_at: Set(created_at.max(ctx.now)),
-        completed_at: Set(checked.status.is_final().then_some(ctx.now)),
+        completed_at: Set(completed_at),
     };
     let inserted = session::Entity::insert(row)
         .exec_with_returning(conn)
@@ -355,10 +368,12 @@ impl Lux {
             self.new_id(),
             &ctx,
             actor,
-            "session.update",
-            "session",
-            &handle.id.to_string(),
-            details,
+            AuditEntry {
+                action: "session.update",
+                entity_type: "session",
+                entity_id: handle.id.to_string(),
+                details,
+            },
         )
         .await?;
         ctx.event(LiveEventKind::SessionUpdated, handle.id, handle.id.0);
@@ -426,10 +441,12 @@ impl Lux {
             self.new_id(),
             &ctx,
             actor,
-            "session.delete",
-            "session",
-            &row.id.to_string(),
-            details,
+            AuditEntry {
+                action: "session.delete",
+                entity_type: "session",
+                entity_id: row.id.to_string(),
+                details,
+            },
         )
         .await?;
         ctx.event(LiveEventKind::SessionDeleted, handle.id, handle.id.0);

@@ -142,6 +142,50 @@ fn create_sqlite_parent_dir(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Creates an empty database named `name` on the PostgreSQL server at `server_url` and returns its URL.
+/// For scratch databases (tests, benchmarks); `name` must be a plain identifier.
+pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<String> {
+    let name = crate::domain::identifier("database name", name)?;
+    if name.contains(['.', ':', '-']) {
+        return Err(Error::invalid("database name", "use only a-z, 0-9 and '_'"));
+    }
+    let admin = Database::connect(server_url).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    admin.close().await?;
+    Ok(with_database(server_url, &name))
+}
+
+/// Drops a scratch database made by [`create_postgres_database`], even while others are connected to it.
+pub async fn drop_postgres_database(server_url: &str, name: &str) -> Result<()> {
+    let name = crate::domain::identifier("database name", name)?;
+    let admin = Database::connect(server_url).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// The server URL with its database name replaced.
+pub(crate) fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
 /// Lux on one database: every service is a method on this.
 #[derive(Debug, Clone)]
 pub struct Lux {
@@ -242,5 +286,22 @@ impl Lux {
     pub async fn ping(&self) -> Result<()> {
         self.db.execute_unprepared("SELECT 1").await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_in_a_server_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://127.0.0.1:5432?sslmode=disable", "x"),
+            "postgres://127.0.0.1:5432/x?sslmode=disable"
+        );
     }
 }

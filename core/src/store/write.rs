@@ -225,24 +225,30 @@ impl Lux {
     }
 }
 
+/// One line of the audit trail.
+#[derive(Debug)]
+pub(crate) struct AuditEntry<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) entity_type: &'a str,
+    pub(crate) entity_id: String,
+    pub(crate) details: serde_json::Value,
+}
+
 pub(crate) async fn write_audit<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     ctx: &WriteCtx,
     actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    details: serde_json::Value,
+    entry: AuditEntry<'_>,
 ) -> Result<()> {
     let row = audit_log::ActiveModel {
         id: sea_orm::Set(id),
         project_id: sea_orm::Set(Some(ctx.project.0)),
         actor: sea_orm::Set(actor.0.clone()),
-        action: sea_orm::Set(action.to_owned()),
-        entity_type: sea_orm::Set(entity_type.to_owned()),
-        entity_id: sea_orm::Set(entity_id.to_owned()),
-        details: sea_orm::Set(details),
+        action: sea_orm::Set(entry.action.to_owned()),
+        entity_type: sea_orm::Set(entry.entity_type.to_owned()),
+        entity_id: sea_orm::Set(entry.entity_id),
+        details: sea_orm::Set(entry.details),
         created_at: sea_orm::Set(ctx.now),
     };
     audit_log::Entity::insert(row)

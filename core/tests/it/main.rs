@@ -1,5 +1,6 @@
 //! Integration tests of `lux-core` against real databases: a SQLite file always, PostgreSQL when configured.
 
+mod demo;
 mod findings;
 mod ingest;
 mod migrations;

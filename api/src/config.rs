@@ -1,0 +1,99 @@
+//! Settings shared by every command: where the database is, and how logs are written.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use lux_core::{DatabaseOptions, Lux};
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://…`. Defaults to `sqlite://DATA_DIR/lux.db`.
+    #[arg(long, env = "LUX_DATABASE_URL", global = true)]
+    pub(crate) database_url: Option<String>,
+    /// Folder for the embedded SQLite database and other local state.
+    #[arg(
+        long,
+        env = "LUX_DATA_DIR",
+        default_value = "./lux-data",
+        global = true
+    )]
+    pub(crate) data_dir: PathBuf,
+    /// Refuse to start on a database whose schema is behind instead of migrating it.
+    #[arg(long, global = true)]
+    pub(crate) no_migrate: bool,
+}
+
+impl GlobalArgs {
+    pub(crate) fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!("sqlite://{}/lux.db", self.data_dir.display()),
+        }
+    }
+
+    pub(crate) fn database_options(&self) -> DatabaseOptions {
+        let mut options = DatabaseOptions::new(self.database_url());
+        options.migrate = !self.no_migrate;
+        options
+    }
+
+    pub(crate) async fn open(&self) -> anyhow::Result<Lux> {
+        let url = self.database_url();
+        Lux::open(self.database_options())
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot open {}: {error}", redact(&url)))
+    }
+}
+
+/// A URL fit for messages and logs: any password is replaced.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user_info = &rest[..at];
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme_end + 3], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Logs go to stderr (stdout is for command output, and later for MCP's protocol).
+pub(crate) fn init_tracing(serving: bool) {
+    // Migrations and sqlx are chatty at info; their news is not the operator's.
+    let default = if serving {
+        "info,sea_orm_migration=warn,sqlx=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LUX_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://lux:s3cret@db:5432/lux"),
+            "postgres://lux:***@db:5432/lux"
+        );
+        assert_eq!(redact("postgres://lux@db/lux"), "postgres://lux@db/lux");
+        assert_eq!(
+            redact("sqlite://./lux-data/lux.db"),
+            "sqlite://./lux-data/lux.db"
+        );
+    }
+}

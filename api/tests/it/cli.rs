@@ -1,0 +1,120 @@
+//! The CLI: migrations, demo data, session tables, and one-line errors.
+
+use crate::support::{Scratch, cli_tests};
+
+async fn migrate_status_down_up_fresh(scratch: &Scratch) {
+    let up = scratch.ok(&["migrate", "up"]);
+    assert!(up.contains("applied 6 migration(s); 0 pending"), "{up}");
+    let status = scratch.ok(&["migrate", "status"]);
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("applied")).count(),
+        6,
+        "{status}"
+    );
+
+    let down = scratch.ok(&["migrate", "down", "--steps", "2"]);
+    assert!(
+        down.contains("reverted 2 migration(s); 4 still applied"),
+        "{down}"
+    );
+    let status = scratch.ok(&["migrate", "status"]);
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("pending")).count(),
+        2,
+        "{status}"
+    );
+    // Opening a database that is behind without migrating is refused with a hint.
+    let refused = scratch.fails(&["--no-migrate", "sessions", "list"]);
+    assert!(refused.contains("lux migrate up"), "{refused}");
+
+    scratch.ok(&["migrate", "down", "--all"]);
+    scratch.ok(&["migrate", "up"]);
+    scratch.ok(&["demo", "--sessions", "3"]);
+    let fresh = scratch.ok(&["migrate", "fresh"]);
+    assert!(fresh.contains("applied 6 migrations"), "{fresh}");
+    let listed = scratch.ok(&["sessions", "list"]);
+    assert!(
+        !listed.contains("traced_reasoning") && !listed.contains("confer"),
+        "fresh empties the database: {listed}"
+    );
+}
+
+async fn demo_then_list_and_show(scratch: &Scratch) {
+    let demo = scratch.ok(&["demo", "--sessions", "12", "--seed", "3"]);
+    assert!(demo.starts_with("created 12 sessions"), "{demo}");
+    let again = scratch.ok(&["demo", "--sessions", "12", "--seed", "3"]);
+    assert!(
+        again.starts_with("created 0 sessions"),
+        "a second run adds nothing: {again}"
+    );
+
+    let list = scratch.ok(&["sessions", "list", "--limit", "50"]);
+    let ids: Vec<&str> = list
+        .lines()
+        .filter_map(|line| line.split(['│', '┆']).nth(1).map(str::trim))
+        .filter(|cell| cell.len() == 36)
+        .collect();
+    assert_eq!(ids.len(), 12, "{list}");
+
+    let show = scratch.ok(&["sessions", "show", ids[0]]);
+    assert!(show.starts_with(ids[0]), "{show}");
+    assert!(show.contains(" steps · "), "{show}");
+    assert!(show.contains("$"), "cost is shown: {show}");
+
+    let filtered = scratch.ok(&["sessions", "list", "--status", "completed", "--limit", "50"]);
+    assert!(
+        filtered.lines().count() < list.lines().count(),
+        "filter narrows the list"
+    );
+}
+
+async fn errors_are_one_line_with_non_zero_exit(scratch: &Scratch) {
+    scratch.ok(&["migrate", "up"]);
+    let unknown = scratch.fails(&["sessions", "show", "0191f3b0-0000-7000-8000-000000000000"]);
+    assert!(unknown.contains("not found"), "{unknown}");
+    let status = scratch.fails(&["sessions", "list", "--status", "sleeping"]);
+    assert!(status.contains("status"), "{status}");
+    let sessions = scratch.fails(&["demo", "--sessions", "0"]);
+    assert!(sessions.contains("--sessions"), "{sessions}");
+}
+
+cli_tests!(
+    migrate_status_down_up_fresh,
+    demo_then_list_and_show,
+    errors_are_one_line_with_non_zero_exit
+);
+
+#[test]
+fn an_unsupported_database_url_is_a_clear_error() {
+    let scratch = Scratch::sqlite();
+    let output = scratch
+        .lux()
+        .args(["sessions", "list"])
+        .env("LUX_DATABASE_URL", "mysql://root@localhost/x")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sqlite: or postgres://"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_postgres_fails_fast_with_one_line() {
+    let scratch = Scratch::sqlite();
+    let output = scratch
+        .lux()
+        .args(["sessions", "list"])
+        .env(
+            "LUX_DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "passwords never reach messages: {stderr}"
+    );
+}

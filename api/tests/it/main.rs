@@ -1,0 +1,5 @@
+//! End-to-end tests of the `lux` binary: real processes, real databases, real HTTP on loopback.
+
+mod cli;
+mod serve;
+mod support;

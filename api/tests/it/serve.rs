@@ -1,0 +1,71 @@
+//! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Scratch, cli_tests, http_get};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn wait_until_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = http_get(port, "/healthz") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("lux serve did not become healthy on port {port}");
+}
+
+async fn serves_health_and_readiness(scratch: &Scratch) {
+    let port = free_port();
+    let _server = Server(
+        scratch
+            .lux()
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--demo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_healthy(port);
+    let (status, body) = http_get(port, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let (status, body) = http_get(port, "/readyz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ready"), "{body}");
+    let (status, _) = http_get(port, "/no-such-page").unwrap();
+    assert_eq!(status, 404);
+
+    // --demo filled the database the server runs on.
+    let list = scratch.ok(&["sessions", "list", "--limit", "5"]);
+    assert!(list.matches('│').count() > 10, "{list}");
+}
+
+cli_tests!(serves_health_and_readiness);
+
+#[test]
+fn a_taken_port_is_a_one_line_error() {
+    let scratch = Scratch::sqlite();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let line = scratch.fails(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    assert!(line.contains(&port.to_string()), "{line}");
+}

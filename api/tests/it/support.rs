@@ -1,0 +1,132 @@
+//! Running the built `lux` binary against a scratch database.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A scratch database for one test, and the `lux` command pointed at it.
+pub(crate) struct Scratch {
+    pub(crate) url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub(crate) fn sqlite() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        Scratch {
+            url: format!("sqlite://{}/data/lux.db", dir.path().display()),
+            postgres_name: None,
+            _dir: dir,
+        }
+    }
+
+    #[cfg_attr(not(lux_postgres_tests), allow(dead_code))]
+    pub(crate) async fn postgres() -> Scratch {
+        let (url, name) = lux_core::testing::TestDb::create_postgres_database().await;
+        Scratch {
+            url,
+            postgres_name: Some(name),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub(crate) fn lux(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lux"));
+        command
+            .env("LUX_DATABASE_URL", &self.url)
+            .env_remove("LUX_BIND")
+            .env("LUX_DATA_DIR", self._dir.path());
+        command
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.lux().args(args).output().expect("run lux")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "lux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// Runs and expects a one-line error; returns it.
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(!output.status.success(), "lux {args:?} should fail");
+        let stderr = String::from_utf8(output.stderr).expect("UTF-8 error");
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line of error, got: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        lines[0].to_owned()
+    }
+
+    pub(crate) async fn cleanup(self) {
+        if let Some(name) = self.postgres_name {
+            let server = std::env::var("LUX_TEST_DATABASE_URL").unwrap();
+            lux_core::store::drop_postgres_database(&server, &name)
+                .await
+                .ok();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET over a loopback socket: status code and body.
+pub(crate) fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Declares each `async fn name(scratch: &Scratch)` as a test on SQLite and, when configured, PostgreSQL.
+macro_rules! cli_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let scratch = crate::support::Scratch::sqlite();
+                    super::$name(&scratch).await;
+                    scratch.cleanup().await;
+                }
+            )*
+        }
+        #[cfg(lux_postgres_tests)]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let scratch = crate::support::Scratch::postgres().await;
+                    super::$name(&scratch).await;
+                    scratch.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use cli_tests;

@@ -1,0 +1,177 @@
+//! The ingest benchmark behind `lux bench ingest`: the same rows written through the batch-ingest
+//! service and through bare `insert_many`, so the service's overhead is a ratio, not a guess.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{EntityTrait, Set};
+use uuid::Uuid;
+
+use lux_entity::{session, step};
+
+use crate::domain::{NewSession, NewStep, SessionId, SessionRef, StepId};
+use crate::error::{Error, Result};
+use crate::services::ingest::{IngestRecord, ItemResult, MAX_BATCH_ITEMS};
+use crate::store::Lux;
+
+/// Steps per generated session.
+const STEPS_PER_SESSION: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IngestBenchReport {
+    pub steps: usize,
+    pub service: Duration,
+    pub baseline: Duration,
+}
+
+impl IngestBenchReport {
+    pub fn service_steps_per_sec(&self) -> f64 {
+        self.steps as f64 / self.service.as_secs_f64()
+    }
+
+    pub fn baseline_steps_per_sec(&self) -> f64 {
+        self.steps as f64 / self.baseline.as_secs_f64()
+    }
+
+    /// Service throughput as a fraction of the bare-insert baseline (1.0 = no overhead).
+    pub fn ratio(&self) -> f64 {
+        self.service_steps_per_sec() / self.baseline_steps_per_sec()
+    }
+}
+
+fn content(n: usize) -> String {
+    format!(
+        "Step {n}: the latency regression appears after the cache warm-up, so the eviction policy \
+         is a likelier cause than the deploy itself. Checking the hit ratio per shard before and \
+         after the change should separate the two explanations; if only shard {} degrades, the \
+         key distribution is skewed rather than the policy wrong.",
+        n % 16
+    )
+}
+
+/// Writes `steps` steps (in sessions of 100) through [`Lux::ingest`] in batches of `batch`
+/// records, then the same number through bare inserts, and times both.
+pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<IngestBenchReport> {
+    if batch == 0 || batch > MAX_BATCH_ITEMS {
+        return Err(Error::invalid(
+            "batch",
+            format!("must be between 1 and {MAX_BATCH_ITEMS}"),
+        ));
+    }
+    let project = lux.default_project();
+
+    let started = Instant::now();
+    let mut records = Vec::with_capacity(batch);
+    let mut current_session = SessionId(Uuid::nil());
+    for n in 0..steps {
+        if records.len() + 2 > batch {
+            flush(lux, project, &mut records).await?;
+        }
+        if n % STEPS_PER_SESSION == 0 {
+            current_session = SessionId(Uuid::now_v7());
+            records.push(IngestRecord::Session(NewSession {
+                id: Some(current_session),
+                tool: "bench".into(),
+                ..NewSession::default()
+            }));
+        }
+        records.push(IngestRecord::Step {
+            session: SessionRef::Id(current_session),
+            step: NewStep {
+                id: Some(StepId(Uuid::now_v7())),
+                kind: "reasoning".into(),
+                content: content(n),
+                model: Some("gpt-4o-mini".into()),
+                confidence: Some(0.7),
+                ..NewStep::default()
+            },
+        });
+    }
+    flush(lux, project, &mut records).await?;
+    let service = started.elapsed();
+
+    let started = Instant::now();
+    let now = lux.now();
+    let mut session_id = Uuid::nil();
+    let mut n = 0;
+    while n < steps {
+        let chunk_end = (n + batch).min(steps);
+        let tx = lux.begin_write().await?;
+        let mut sessions = Vec::new();
+        let mut rows = Vec::with_capacity(chunk_end - n);
+        for i in n..chunk_end {
+            if i % STEPS_PER_SESSION == 0 {
+                session_id = Uuid::now_v7();
+                sessions.push(session::ActiveModel {
+                    id: Set(session_id),
+                    project_id: Set(project.0),
+                    external_id: Set(None),
+                    tool: Set("bench_baseline".into()),
+                    status: Set("active".into()),
+                    title: Set(None),
+                    user_id: Set(None),
+                    client: Set(None),
+                    model: Set(Some("gpt-4o-mini".into())),
+                    metadata: Set(serde_json::json!({})),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    completed_at: Set(None),
+                });
+            }
+            rows.push(step::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                session_id: Set(session_id),
+                step_number: Set((i % STEPS_PER_SESSION) as i32 + 1),
+                kind: Set("reasoning".into()),
+                content: Set(content(i)),
+                raw_response: Set(None),
+                model: Set(Some("gpt-4o-mini".into())),
+                confidence: Set(Some(0.7)),
+                clarity: Set(None),
+                is_revision: Set(false),
+                revises_step: Set(None),
+                branch_from_step: Set(None),
+                branch_id: Set(None),
+                metadata: Set(serde_json::json!({})),
+                created_at: Set(now),
+            });
+        }
+        if !sessions.is_empty() {
+            session::Entity::insert_many(sessions)
+                .exec_without_returning(&tx)
+                .await?;
+        }
+        step::Entity::insert_many(rows)
+            .exec_without_returning(&tx)
+            .await?;
+        tx.commit().await?;
+        n = chunk_end;
+    }
+    let baseline = started.elapsed();
+    Ok(IngestBenchReport {
+        steps,
+        service,
+        baseline,
+    })
+}
+
+async fn flush(
+    lux: &Lux,
+    project: crate::domain::ProjectId,
+    records: &mut Vec<IngestRecord>,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let results = lux.ingest(project, records).await?;
+    if let Some(ItemResult::Error { message, .. }) = results
+        .iter()
+        .find(|r| matches!(r, ItemResult::Error { .. }))
+    {
+        return Err(Error::invalid(
+            "bench",
+            format!("ingest refused a generated record: {message}"),
+        ));
+    }
+    records.clear();
+    Ok(())
+}
