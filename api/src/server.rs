@@ -1,23 +1,57 @@
 //! The HTTP server: the app as a function of state (testable without a socket) and its runner.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use lux_migration::MigratorTrait;
+use tokio::sync::Semaphore;
+
 use lux_core::Lux;
+
+use crate::rest::{AuthPolicy, api_service, around_request};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, http::StatusCode};
 use serde_json::json;
 
+/// Requests served at once before more are refused with 503 (a flood must not grow memory).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
 #[derive(Debug, Clone)]
-pub(crate) struct AppState {
-    pub(crate) lux: Lux,
+pub struct AppState {
+    pub lux: Lux,
+    pub policy: AuthPolicy,
+    in_flight: Arc<Semaphore>,
 }
 
-pub(crate) fn app(state: AppState) -> impl poem::Endpoint {
+impl AppState {
+    pub fn new(lux: Lux, policy: AuthPolicy) -> Self {
+        AppState::with_max_in_flight(lux, policy, DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    pub fn with_max_in_flight(lux: Lux, policy: AuthPolicy, max_in_flight: usize) -> Self {
+        AppState {
+            lux,
+            policy,
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        }
+    }
+}
+
+/// The whole HTTP surface, as an endpoint that can be served or called in-process.
+pub fn app(state: AppState) -> impl poem::Endpoint {
+    let api = api_service(state.lux.clone(), state.policy.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
     Route::new()
+        .nest("/", api)
+        .at("/api/v1/openapi.json", spec)
+        .nest("/docs", docs)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
-        .data(state)
+        .at("/metrics", get(metrics))
+        .data(state.clone())
+        .around(move |endpoint, request| around_request(endpoint, request, state.in_flight.clone()))
 }
 
 /// Liveness: the process answers. It says nothing about the database on purpose.
@@ -26,15 +60,29 @@ fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// Readiness: the database answers; otherwise 503 with `Retry-After`, so balancers back off.
+#[handler]
+fn metrics(state: Data<&AppState>) -> Response {
+    crate::metrics::render(&state.lux)
+        .with_content_type("text/plain; version=0.0.4")
+        .into_response()
+}
+
+/// Readiness: the database answers and its schema is current; otherwise 503 with `Retry-After`.
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.lux.ping()).await {
-        Ok(Ok(())) => Json(json!({
+    let check = async {
+        state.lux.ping().await?;
+        lux_migration::Migrator::get_pending_migrations(state.lux.db())
+            .await
+            .map_err(lux_core::Error::Storage)
+    };
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(pending)) if pending.is_empty() => Json(json!({
             "status": "ready",
             "database": state.lux.backend().name(),
         }))
         .into_response(),
+        Ok(Ok(pending)) => not_ready(&format!("{} migration(s) pending", pending.len())),
         Ok(Err(error)) => not_ready(&error.to_string()),
         Err(_) => not_ready("database did not answer within 2 s"),
     }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::services::ingest::{IngestRecord, ItemResult, MAX_BATCH_ITEMS};
+use crate::services::ingest::{IngestOptions, IngestRecord, ItemResult, MAX_BATCH_ITEMS};
 use crate::store::Lux;
 
 /// What to generate: how many sessions, from which seed.
@@ -88,7 +88,10 @@ impl Lux {
         records: &[IngestRecord],
         summary: &mut DemoSummary,
     ) -> Result<()> {
-        let results = self.ingest(project, records).await?;
+        // Demo sessions carry planned findings and events; live detectors would double them
+        // (`lux analyze --all` adds real ones on demand).
+        let options = IngestOptions { analyze: false };
+        let results = self.ingest_with(project, records, &options).await?;
         let mut new_calls: HashMap<SessionId, HashSet<Uuid>> = HashMap::new();
         for (record, result) in records.iter().zip(&results) {
             match result {

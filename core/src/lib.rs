@@ -7,9 +7,12 @@
 pub mod bench;
 pub mod clock;
 pub mod demo;
+pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod llm;
+pub mod monitor;
 pub mod pricing;
 pub mod services;
 pub mod store;

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod audit_log;
 pub mod bias_finding;
 pub mod insight;
+pub mod live_event;
 pub mod model_call;
 pub mod model_price;
 pub mod monitor_event;

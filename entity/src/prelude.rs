@@ -5,6 +5,7 @@ pub use crate::api_key::Entity as ApiKey;
 pub use crate::audit_log::Entity as AuditLog;
 pub use crate::bias_finding::Entity as BiasFinding;
 pub use crate::insight::Entity as Insight;
+pub use crate::live_event::Entity as LiveEvent;
 pub use crate::model_call::Entity as ModelCall;
 pub use crate::model_price::Entity as ModelPrice;
 pub use crate::monitor_event::Entity as MonitorEvent;

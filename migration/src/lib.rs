@@ -8,6 +8,7 @@ mod m20261126_000003_create_model_usage;
 mod m20261126_000004_create_synthesis;
 mod m20261126_000005_create_findings;
 mod m20261126_000006_create_audit_log;
+mod m20261126_000007_create_live_events;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_synthesis::Migration),
             Box::new(m20261126_000005_create_findings::Migration),
             Box::new(m20261126_000006_create_audit_log::Migration),
+            Box::new(m20261126_000007_create_live_events::Migration),
         ]
     }
 }

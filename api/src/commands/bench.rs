@@ -12,6 +12,54 @@ use crate::config::GlobalArgs;
 pub(crate) enum BenchCommand {
     /// Write N steps through `Lux::ingest` and through `insert_many`, and compare.
     Ingest(IngestArgs),
+    /// Precision and recall of the monitor and built-in detectors per signal on a labelled set.
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DetectArgs {
+    /// A labelled set in the format of `core/eval/sessions.json` (default: the shipped one).
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// Also list each session a signal was missed in or falsely raised in.
+    #[arg(long)]
+    mistakes: bool,
+}
+
+async fn run_detect(args: DetectArgs) -> anyhow::Result<()> {
+    use lux_core::detect::eval;
+    let sessions = match &args.file {
+        Some(path) => eval::parse_eval_set(&std::fs::read_to_string(path)?)?,
+        None => eval::builtin_eval_set()?,
+    };
+    let report = eval::evaluate(&lux_core::detect::DetectorRegistry::builtin(), &sessions).await;
+    println!("detector eval: {} labelled sessions", report.sessions);
+    println!(
+        "{:<24} {:>9} {:>7} {:>4} {:>4} {:>4}",
+        "signal", "precision", "recall", "tp", "fp", "fn"
+    );
+    for score in &report.scores {
+        println!(
+            "{:<24} {:>9.2} {:>7.2} {:>4} {:>4} {:>4}",
+            score.signal,
+            score.precision(),
+            score.recall(),
+            score.true_positives,
+            score.false_positives,
+            score.false_negatives
+        );
+    }
+    if args.mistakes {
+        for mistake in &report.mistakes {
+            let what = if mistake.missed {
+                "missed"
+            } else {
+                "false alarm"
+            };
+            println!("{what:<12} {:<24} {}", mistake.signal, mistake.session);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -28,7 +76,10 @@ pub(crate) struct IngestArgs {
 }
 
 pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Ingest(args) = command;
+    let args = match command {
+        BenchCommand::Ingest(args) => args,
+        BenchCommand::Detect(args) => return run_detect(args).await,
+    };
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");
     }

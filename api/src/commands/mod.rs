@@ -1,5 +1,7 @@
 //! One module per `lux` subcommand: argument parsing and terminal output only; the work is in `lux-core`.
 
+pub(crate) mod analyze;
+pub(crate) mod apikey;
 pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod migrate;

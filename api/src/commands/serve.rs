@@ -3,6 +3,9 @@
 use clap::Args;
 
 use crate::config::{GlobalArgs, redact};
+use poem::listener::Acceptor;
+
+use crate::rest::AuthPolicy;
 use crate::server::{AppState, bind, serve};
 
 #[derive(Debug, Args)]
@@ -10,6 +13,9 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LUX_BIND", default_value = "127.0.0.1:7700")]
     bind: String,
+    /// Requests served at once; beyond it Lux answers 503 with `Retry-After`.
+    #[arg(long, env = "LUX_MAX_IN_FLIGHT", default_value_t = crate::server::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
     /// Fill the database with demo sessions first (once; a second run adds nothing).
     #[arg(long)]
     demo: bool,
@@ -17,6 +23,12 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let acceptor = bind(&args.bind).await?;
+    // Keyless access is only ever possible on a loopback-only listener.
+    let loopback = acceptor.local_addr().iter().all(|address| {
+        address
+            .as_socket_addr()
+            .is_some_and(|socket| socket.ip().is_loopback())
+    });
     let lux = global.open().await?;
     if args.demo {
         let summary = super::demo::fill(
@@ -28,5 +40,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         tracing::info!(created_sessions = summary.sessions, "demo data ready");
     }
     tracing::info!(database = %redact(&global.database_url()), "database open");
-    serve(acceptor, AppState { lux }).await
+    let policy = AuthPolicy::new(loopback);
+    serve(
+        acceptor,
+        AppState::with_max_in_flight(lux, policy, args.max_in_flight),
+    )
+    .await
 }

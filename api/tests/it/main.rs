@@ -1,5 +1,7 @@
 //! End-to-end tests of the `lux` binary: real processes, real databases, real HTTP on loopback.
 
 mod cli;
+mod rest;
 mod serve;
+mod stream;
 mod support;

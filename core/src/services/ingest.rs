@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::detect::StepAnalysis;
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::services::analysis::store_analysis_in;
 use crate::services::findings::{record_finding_in, record_monitor_event_in};
 use crate::services::sessions::create_session_in;
 use crate::services::steps::append_step_in;
@@ -15,6 +17,22 @@ use crate::services::usage::record_model_call_in;
 use crate::store::{Lux, WriteCtx};
 
 pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// How a batch is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Run the monitor and detectors on the batch's new steps and store what they find (the
+    /// default, as for any write). Off for data that already carries its analysis — the demo's
+    /// planned findings, a re-import of an export — where running them again would double-count;
+    /// `lux analyze` can always catch up later.
+    pub analyze: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions { analyze: true }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -92,11 +110,22 @@ impl ItemResult {
 impl Lux {
     /// Writes a batch. Only a storage failure fails the whole call (and then nothing is written);
     /// every other problem is reported in that item's result.
-    #[instrument(skip_all, fields(project = %project, items = records.len()))]
     pub async fn ingest(
         &self,
         project: ProjectId,
         records: &[IngestRecord],
+    ) -> Result<Vec<ItemResult>> {
+        self.ingest_with(project, records, &IngestOptions::default())
+            .await
+    }
+
+    /// [`Lux::ingest`] with options: whether to analyse the batch's steps.
+    #[instrument(skip_all, fields(project = %project, items = records.len(), analyze = options.analyze))]
+    pub async fn ingest_with(
+        &self,
+        project: ProjectId,
+        records: &[IngestRecord],
+        options: &IngestOptions,
     ) -> Result<Vec<ItemResult>> {
         if records.len() > MAX_BATCH_ITEMS {
             return Err(Error::invalid(
@@ -107,13 +136,20 @@ impl Lux {
                 ),
             ));
         }
+        // Analysis runs before the transaction opens, each step seeing the batch's earlier steps.
+        let mut analyses = if options.analyze {
+            self.analyze_batch(project, records).await
+        } else {
+            vec![None; records.len()]
+        };
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
         let mut results = Vec::with_capacity(records.len());
-        for record in records {
+        for (record, analysis) in records.iter().zip(analyses.iter_mut()) {
+            let analysis = analysis.take();
             let outcome = self
                 .in_savepoint(&tx, &mut ctx, async |conn, ctx| {
-                    self.ingest_one(conn, ctx, record).await
+                    self.ingest_one(conn, ctx, record, analysis).await
                 })
                 .await;
             match outcome {
@@ -133,15 +169,20 @@ impl Lux {
         conn: &sea_orm::DatabaseTransaction,
         ctx: &mut WriteCtx,
         record: &IngestRecord,
+        analysis: Option<StepAnalysis>,
     ) -> Result<ItemResult> {
         Ok(match record {
             IngestRecord::Session(new) => {
                 ItemResult::of(create_session_in(self, conn, ctx, new).await?, |s| s.id.0)
             }
             IngestRecord::Step { session, step } => {
-                ItemResult::of(append_step_in(self, conn, ctx, session, step).await?, |s| {
-                    s.id.0
-                })
+                let written = append_step_in(self, conn, ctx, session, step).await?;
+                if let Some(analysis) = analysis
+                    && written.outcome == WriteOutcome::Created
+                {
+                    store_analysis_in(self, conn, ctx, &written.value, analysis).await?;
+                }
+                ItemResult::of(written, |s| s.id.0)
             }
             IngestRecord::ModelCall { session, call } => ItemResult::of(
                 record_model_call_in(self, conn, ctx, session, call).await?,

@@ -1,5 +1,7 @@
 //! Services: the operations every door (REST, MCP, CLI) calls, as methods on [`crate::Lux`].
 
+pub mod analysis;
+pub mod api_keys;
 pub mod findings;
 pub mod ingest;
 pub mod projects;

@@ -11,6 +11,7 @@ use lux_entity::{session, step};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::live::LiveEventKind;
+use crate::services::analysis::store_analysis_in;
 use crate::store::{Lux, WriteCtx, step_from_row};
 
 /// Validated fields of a new step.
@@ -220,9 +221,16 @@ impl Lux {
         session: &SessionRef,
         new: NewStep,
     ) -> Result<Written<Step>> {
+        // Detectors run before the write transaction opens; what they found is stored in it.
+        let analysis = self.analyze_new_step(project, session, &new).await;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
         let written = append_step_in(self, &tx, &mut ctx, session, &new).await?;
+        if let Some(analysis) = analysis
+            && written.outcome == WriteOutcome::Created
+        {
+            store_analysis_in(self, &tx, &mut ctx, &written.value, analysis).await?;
+        }
         self.commit(tx, ctx).await?;
         Ok(written)
     }

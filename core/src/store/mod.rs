@@ -195,6 +195,8 @@ pub struct Lux {
     ids: Arc<dyn IdGen>,
     bus: EventBus,
     default_project: ProjectId,
+    /// Detectors and monitor run on every step written (see `services::analysis`).
+    pub(crate) analysis: Arc<crate::detect::DetectorRegistry>,
 }
 
 impl Lux {
@@ -241,10 +243,25 @@ impl Lux {
             ids,
             bus: EventBus::default(),
             default_project: ProjectId(uuid::Uuid::nil()),
+            analysis: Arc::new(crate::detect::DetectorRegistry::builtin()),
         };
         lux.default_project = lux.ensure_default_project().await?;
         lux.seed_shipped_prices().await?;
         Ok(lux)
+    }
+
+    /// A handle on no database, for code that needs `Lux`'s type but never its data (printing the
+    /// API spec). Every operation on it fails with a storage error.
+    pub fn detached() -> Lux {
+        Lux {
+            db: DatabaseConnection::default(),
+            backend: Backend::Sqlite,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7),
+            bus: EventBus::default(),
+            default_project: ProjectId(uuid::Uuid::nil()),
+            analysis: Arc::new(crate::detect::DetectorRegistry::empty()),
+        }
     }
 
     pub fn db(&self) -> &DatabaseConnection {

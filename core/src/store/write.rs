@@ -16,7 +16,7 @@ use lux_entity::{audit_log, model_price, session};
 
 use crate::domain::{Actor, PriceId, ProjectId, SessionId, SessionRef, StoredPrice};
 use crate::error::{Error, Result};
-use crate::live::{LiveEvent, LiveEventKind};
+use crate::live::{LiveEventKind, PendingEvent, log_events};
 use crate::pricing::{ModelPrice, select_price};
 use crate::store::{Backend, Lux};
 
@@ -33,7 +33,7 @@ pub(crate) struct WriteCtx {
     pub(crate) project: ProjectId,
     pub(crate) now: DateTime<Utc>,
     pub(crate) backend: Backend,
-    pub(crate) events: Vec<LiveEvent>,
+    pub(crate) events: Vec<PendingEvent>,
     sessions: HashMap<SessionId, SessionHandle>,
     external_ids: HashMap<String, SessionId>,
     /// Next free step number / synthesis version per session; valid because the session is locked.
@@ -89,7 +89,7 @@ impl WriteCtx {
     }
 
     pub(crate) fn event(&mut self, kind: LiveEventKind, session: SessionId, entity_id: Uuid) {
-        self.events.push(LiveEvent {
+        self.events.push(PendingEvent {
             kind,
             project_id: self.project,
             session_id: session,
@@ -194,8 +194,9 @@ impl Lux {
     /// Commits a write and only then tells subscribers about it.
     pub(crate) async fn commit(&self, tx: DatabaseTransaction, mut ctx: WriteCtx) -> Result<()> {
         ctx.touch_sessions(&tx).await?;
+        log_events(&tx, &ctx.events).await?;
         tx.commit().await?;
-        self.events().publish_all(ctx.events);
+        self.events().nudge();
         Ok(())
     }
 

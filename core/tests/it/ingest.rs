@@ -57,7 +57,7 @@ async fn a_mixed_batch_is_written_and_a_replay_duplicates_nothing(lux: &Lux) {
     let project = lux.default_project();
     let session_id = SessionId(uuid::Uuid::now_v7());
     let records = batch(session_id);
-    let mut events = lux.events().subscribe();
+    let mut events = lux.subscribe_events();
     let first = lux.ingest(project, &records).await.unwrap();
     assert!(
         first
@@ -66,7 +66,11 @@ async fn a_mixed_batch_is_written_and_a_replay_duplicates_nothing(lux: &Lux) {
         "{first:?}"
     );
     let mut kinds = Vec::new();
-    while let Ok(event) = events.try_recv() {
+    while kinds.len() < 5 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("events arrive within a second")
+            .unwrap();
         kinds.push(event.kind.as_str());
     }
     assert_eq!(

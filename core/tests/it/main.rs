@@ -1,8 +1,13 @@
 //! Integration tests of `lux-core` against real databases: a SQLite file always, PostgreSQL when configured.
 
+mod analysis;
 mod demo;
+mod detect_eval;
+mod detect_input;
 mod findings;
 mod ingest;
+mod live;
+mod llm;
 mod migrations;
 mod sessions;
 mod steps;

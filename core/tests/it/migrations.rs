@@ -4,8 +4,9 @@ use lux_core::store::{DatabaseOptions, connect, fresh_schema};
 use lux_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "projects",
+    "live_events",
     "api_keys",
     "sessions",
     "session_tags",

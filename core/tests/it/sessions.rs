@@ -367,11 +367,14 @@ async fn delete_cascades_and_is_audited(lux: &Lux) {
         .await
         .unwrap();
 
-    let mut events = lux.events().subscribe();
+    let mut events = lux.subscribe_events();
     lux.delete_session(project, &reference, &Actor::new("admin-key"))
         .await
         .unwrap();
-    let event = events.recv().await.unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(event.kind, lux_core::live::LiveEventKind::SessionDeleted);
     assert!(matches!(
         lux.get_session(project, &reference).await,

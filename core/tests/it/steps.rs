@@ -6,14 +6,17 @@ use crate::support::{session, thought};
 
 async fn numbers_are_assigned_in_order_and_checked_when_given(lux: &Lux) {
     let (project, session, reference) = session(lux, "sequential_thinking").await;
-    let mut events = lux.events().subscribe();
+    let mut events = lux.subscribe_events();
     for expected in 1..=3 {
         let step = lux
             .append_step(project, &reference, thought(&format!("thought {expected}")))
             .await
             .unwrap();
         assert_eq!(step.value.step_number, expected);
-        let event = events.recv().await.unwrap();
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(event.kind, lux_core::live::LiveEventKind::StepAppended);
         assert_eq!(event.entity_id, step.value.id.0);
         assert_eq!(event.session_id, session.id);
