@@ -142,14 +142,16 @@ impl EventBus {
         self.inner.nudge.notify_one();
     }
 
-    fn ensure_tailing(&self, db: &DatabaseConnection) {
+    /// Starts the tailer unless it runs. `start` (the newest logged seq, read before this call)
+    /// is where a new tailer begins, so nothing committed after the caller subscribed is missed.
+    fn ensure_tailing(&self, db: &DatabaseConnection, start: i64) {
         if self
             .inner
             .tailing
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            tokio::spawn(tail(self.inner.clone(), db.clone()));
+            tokio::spawn(tail(self.inner.clone(), db.clone(), start));
         }
     }
 }
@@ -199,8 +201,8 @@ async fn latest_seq(db: &DatabaseConnection) -> Result<i64> {
 }
 
 /// The tailer: reads new change-log rows and broadcasts them, while anyone is subscribed.
-async fn tail(inner: Arc<BusInner>, db: DatabaseConnection) {
-    let mut last = latest_seq(&db).await.unwrap_or(0);
+async fn tail(inner: Arc<BusInner>, db: DatabaseConnection, start: i64) {
+    let mut last = start;
     let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
     let mut listener = postgres_listener(&db).await;
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
@@ -314,10 +316,11 @@ async fn postgres_listener(db: &DatabaseConnection) -> Option<sea_orm::sqlx::pos
 
 impl Lux {
     /// Receives every change committed from now on, by any process on this database.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<LiveEvent> {
+    pub async fn subscribe_events(&self) -> Result<broadcast::Receiver<LiveEvent>> {
         let receiver = self.events().inner.sender.subscribe();
-        self.events().ensure_tailing(self.db());
-        receiver
+        let start = latest_seq(self.db()).await?;
+        self.events().ensure_tailing(self.db(), start);
+        Ok(receiver)
     }
 
     /// Logged changes of `project` after `after_seq`, oldest first: the catch-up for a client

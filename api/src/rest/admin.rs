@@ -18,16 +18,19 @@ pub(crate) struct AdminApi {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PriceList {
     pub(crate) items: Vec<PriceDto>,
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProjectList {
     pub(crate) items: Vec<ProjectDto>,
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ApiKeyList {
     pub(crate) items: Vec<ApiKeyDto>,
 }

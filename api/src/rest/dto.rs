@@ -49,6 +49,7 @@ impl From<SessionStatusDto> for SessionStatus {
 
 /// A reasoning session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionDto {
     pub(crate) id: Uuid,
     pub(crate) project_id: Uuid,
@@ -92,6 +93,7 @@ impl From<Session> for SessionDto {
 
 /// A session to create. Sending the same `id` or `external_id` again returns the stored session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewSessionBody {
     /// Client-chosen id (UUID); makes creation idempotent.
     pub(crate) id: Option<Uuid>,
@@ -135,6 +137,7 @@ impl From<NewSessionBody> for NewSession {
 
 /// Fields to change; absent fields stay as they are.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionPatchBody {
     pub(crate) status: Option<SessionStatusDto>,
     /// `null` clears the title.
@@ -162,6 +165,7 @@ impl From<SessionPatchBody> for SessionPatch {
 
 /// One page of sessions, newest first.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionPage {
     pub(crate) items: Vec<SessionDto>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -172,6 +176,7 @@ pub(crate) struct SessionPage {
 
 /// One step of a session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct StepDto {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -214,6 +219,7 @@ impl From<Step> for StepDto {
 
 /// A step to append.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewStepBody {
     /// Client-chosen id (UUID); makes the append idempotent.
     pub(crate) id: Option<Uuid>,
@@ -271,6 +277,7 @@ pub(crate) enum CallStatusDto {
 
 /// One model call with its usage and exact cost.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ModelCallDto {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -319,6 +326,7 @@ impl From<ModelCall> for ModelCallDto {
 
 /// A model call to record; its cost is computed by Lux from the price list.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewModelCallBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
@@ -398,6 +406,7 @@ impl From<PriorityDto> for ActionPriority {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct InsightDto {
     pub(crate) text: String,
     pub(crate) confidence: Option<f64>,
@@ -406,6 +415,7 @@ pub(crate) struct InsightDto {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ActionItemDto {
     pub(crate) action: String,
     /// Defaults to `medium`.
@@ -417,6 +427,7 @@ pub(crate) struct ActionItemDto {
 
 /// A structured synthesis update.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SynthesisUpdateDto {
     pub(crate) current_understanding: Option<String>,
     #[oai(default)]
@@ -469,6 +480,7 @@ impl From<SynthesisUpdateDto> for SynthesisUpdate {
 /// A synthesis update: either `update` (structured) or `raw` (LLM text containing
 /// `update_synthesis(...)` as JSON, Python keyword arguments, or a bare JSON object).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewSynthesisBody {
     pub(crate) id: Option<Uuid>,
     /// The step this update came from.
@@ -505,6 +517,7 @@ impl TryFrom<NewSynthesisBody> for NewSynthesis {
 
 /// One version of a session's synthesis.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SynthesisVersionDto {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -599,6 +612,7 @@ impl From<SeverityDto> for Severity {
 
 /// A bias found in a step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct FindingDto {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -641,6 +655,7 @@ impl From<Finding> for FindingDto {
 
 /// A finding to record (e.g. from an external detector).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewFindingBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
@@ -697,6 +712,7 @@ impl TryFrom<NewFindingBody> for NewFinding {
 
 /// An alert of the metacognitive monitor.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct MonitorEventDto {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -728,6 +744,7 @@ impl From<MonitorEvent> for MonitorEventDto {
 
 /// A monitor event to record.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewMonitorEventBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
@@ -758,6 +775,7 @@ impl From<NewMonitorEventBody> for NewMonitorEvent {
 
 /// Names the session an ingest item belongs to: by `session_id` or by `session_external_id`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionRefFields {
     pub(crate) session_id: Option<Uuid>,
     pub(crate) session_external_id: Option<String>,
@@ -774,12 +792,14 @@ impl SessionRefFields {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestSession {
     #[oai(flatten)]
     pub(crate) session: NewSessionBody,
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestStep {
     #[oai(flatten)]
     pub(crate) target: SessionRefFields,
@@ -788,6 +808,7 @@ pub(crate) struct IngestStep {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestModelCall {
     #[oai(flatten)]
     pub(crate) target: SessionRefFields,
@@ -796,6 +817,7 @@ pub(crate) struct IngestModelCall {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestSynthesis {
     #[oai(flatten)]
     pub(crate) target: SessionRefFields,
@@ -804,6 +826,7 @@ pub(crate) struct IngestSynthesis {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestFinding {
     #[oai(flatten)]
     pub(crate) target: SessionRefFields,
@@ -812,6 +835,7 @@ pub(crate) struct IngestFinding {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestMonitorEvent {
     #[oai(flatten)]
     pub(crate) target: SessionRefFields,
@@ -883,6 +907,7 @@ impl IngestItem {
 
 /// A batch of at most 1000 records, written in one transaction; each item succeeds or fails alone.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestBody {
     #[oai(validator(max_items = 1000))]
     pub(crate) items: Vec<IngestItem>,
@@ -898,6 +923,7 @@ pub(crate) enum OutcomeDto {
 
 /// What happened to one item of a batch.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ItemOutcomeDto {
     /// Position of the item in the batch, from 0.
     pub(crate) index: i64,
@@ -946,6 +972,7 @@ impl ItemOutcomeDto {
 
 /// The outcome of every item, in order, and totals.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct IngestResponseDto {
     pub(crate) created: i64,
     pub(crate) duplicates: i64,
@@ -957,6 +984,7 @@ pub(crate) struct IngestResponseDto {
 
 /// A model price; amounts are nano-USD per million tokens.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PriceDto {
     pub(crate) id: Uuid,
     /// Exact model name, or a prefix ending in `*`.
@@ -994,6 +1022,7 @@ impl From<StoredPrice> for PriceDto {
 
 /// A price to set; it takes over from the price in force for the same pattern and provider.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewPriceBody {
     pub(crate) model_pattern: String,
     pub(crate) provider: Option<String>,
@@ -1020,12 +1049,14 @@ impl From<NewPriceBody> for NewPrice {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PutPricesBody {
     #[oai(validator(max_items = 1000))]
     pub(crate) prices: Vec<NewPriceBody>,
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProjectDto {
     pub(crate) id: Uuid,
     pub(crate) slug: String,
@@ -1045,6 +1076,7 @@ impl From<Project> for ProjectDto {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewProjectBody {
     /// Lowercase identifier, unique.
     pub(crate) slug: String,
@@ -1084,6 +1116,7 @@ impl From<ScopeDto> for Scope {
 
 /// An API key, without its secret.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ApiKeyDto {
     pub(crate) id: Uuid,
     pub(crate) project_id: Uuid,
@@ -1112,6 +1145,7 @@ impl From<ApiKey> for ApiKeyDto {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewApiKeyBody {
     pub(crate) name: String,
     pub(crate) scope: ScopeDto,
@@ -1121,6 +1155,7 @@ pub(crate) struct NewApiKeyBody {
 
 /// A new key. `secret` is shown only here, once; Lux keeps only its hash.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreatedApiKeyDto {
     pub(crate) key: ApiKeyDto,
     /// Send as `Authorization: Bearer <secret>`.

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object};
 
 /// The body of every error answer.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ErrorBody {
     /// Stable machine-readable code: `invalid`, `not_found`, `conflict`, `unauthorized`, …
     pub(crate) code: String,
@@ -41,6 +42,11 @@ pub(crate) enum ApiError {
     #[allow(dead_code)]
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    // Produced by body parsing before any handler runs; listed here so the spec documents it.
+    #[allow(dead_code)]
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// The text could not be parsed (e.g. no `update_synthesis(...)` in it).
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),

@@ -95,7 +95,6 @@ fn json_error(status: StatusCode, code: &str, message: String, request_id: &str)
     let mut value = serde_json::json!({
         "code": body.code,
         "message": body.message,
-        "details": null,
         "request_id": body.request_id,
     });
     if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -72,6 +72,7 @@ pub(crate) enum Deleted {
 
 /// Steps in order.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct StepPage {
     pub(crate) items: Vec<StepDto>,
     /// Pass as `cursor` for the steps after these; absent when there are no more.
@@ -81,6 +82,7 @@ pub(crate) struct StepPage {
 macro_rules! list_object {
     ($name:ident, $dto:ty) => {
         #[derive(Debug, Clone, Object)]
+        #[oai(skip_serializing_if_is_none)]
         pub(crate) struct $name {
             pub(crate) items: Vec<$dto>,
         }

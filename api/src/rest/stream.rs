@@ -27,6 +27,7 @@ pub(crate) struct StreamApi {
 
 /// One change. Fetch the entity it names for the details.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct LiveEventDto {
     /// Position in the change log; also the SSE `id`.
     pub(crate) seq: i64,
@@ -174,7 +175,7 @@ impl StreamApi {
             kinds,
         };
         // Subscribe before reading the backlog, so nothing falls between the two.
-        let receiver = self.lux.subscribe_events();
+        let receiver = self.lux.subscribe_events().await.unwrap();
         let backlog = match after {
             Some(after) => self
                 .lux

@@ -2,6 +2,8 @@
 
 mod cli;
 mod rest;
+#[cfg(lux_schemathesis)]
+mod schemathesis;
 mod serve;
 mod stream;
 mod support;

@@ -548,6 +548,11 @@ fn comparable(a: f64, b: f64) -> bool {
 
 impl Rule for Anchoring {
     fn check(&self, input: &DetectorInput, words: &[Word]) -> Option<Detection> {
+        // Cheap exits first: most steps carry no figure, and a revising step is not anchored.
+        let current = text::figures(words);
+        if current.is_empty() || text::has_any(words, REVISE) {
+            return None;
+        }
         let mut prior: Vec<Figure> = Vec::new();
         for step in &input.previous {
             prior.extend(text::figures(&text::words(&step.content)));
@@ -559,10 +564,9 @@ impl Rule for Anchoring {
             .map(|f| f.value)
             .filter(|v| relative_gap(*v, anchor.value) > 0.3 && comparable(*v, anchor.value))
             .collect();
-        if rivals.is_empty() || text::has_any(words, REVISE) {
+        if rivals.is_empty() {
             return None;
         }
-        let current = text::figures(words);
         let near_anchor = current
             .iter()
             .find(|f| relative_gap(f.value, anchor.value) <= 0.1)?;

@@ -41,6 +41,10 @@ pub fn required_text(field: &str, value: &str, max_bytes: usize) -> Result<Strin
 }
 
 pub fn bounded_text(field: &str, value: &str, max_bytes: usize) -> Result<String> {
+    if value.contains('\0') {
+        // PostgreSQL cannot store NUL in text; refusing it everywhere keeps the backends alike.
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
     if value.len() > max_bytes {
         return Err(Error::invalid(
             field,
@@ -81,6 +85,9 @@ pub fn metadata(field: &str, value: Option<serde_json::Value>) -> Result<serde_j
     match value {
         None | Some(serde_json::Value::Null) => Ok(serde_json::Value::Object(Default::default())),
         Some(value @ serde_json::Value::Object(_)) => {
+            if json_has_nul(&value) {
+                return Err(Error::invalid(field, "must not contain NUL characters"));
+            }
             let size = value.to_string().len();
             if size > MAX_METADATA_BYTES {
                 Err(Error::invalid(
@@ -115,4 +122,22 @@ pub fn positive_number(field: &str, value: i32) -> Result<i32> {
             format!("must be at least 1, got {value}"),
         ))
     }
+}
+
+/// Whether any string or key in a JSON document contains NUL (which PostgreSQL's JSONB refuses).
+pub fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
+    }
+}
+
+/// Whether a caller-given lookup key could ever match stored text. NUL is never stored, and
+/// PostgreSQL refuses it even in a query, so such a lookup finds nothing instead of failing.
+pub fn could_be_stored(key: &str) -> bool {
+    !key.contains('\0')
 }

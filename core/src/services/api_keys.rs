@@ -164,6 +164,9 @@ impl Lux {
 
     /// Revokes a key of `project`, named by id or prefix. Revoking twice is harmless.
     pub async fn revoke_api_key(&self, project: ProjectId, id_or_prefix: &str) -> Result<ApiKey> {
+        if !crate::domain::could_be_stored(id_or_prefix) {
+            return Err(Error::not_found("api key", id_or_prefix.escape_default()));
+        }
         let query = api_key::Entity::find().filter(api_key::Column::ProjectId.eq(project.0));
         let query = match Uuid::parse_str(id_or_prefix) {
             Ok(id) => query.filter(api_key::Column::Id.eq(id)),
@@ -192,7 +195,12 @@ impl Lux {
         let Some(prefix) = presented.rsplit_once('_').map(|(prefix, _)| prefix) else {
             return Ok(None);
         };
-        if !prefix.starts_with("lux_") || presented.len() > 200 {
+        let well_formed = prefix.starts_with("lux_")
+            && presented.len() <= 200
+            && presented
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !well_formed {
             return Ok(None);
         }
         let Some(row) = api_key::Entity::find()

@@ -48,6 +48,9 @@ impl Lux {
     }
 
     pub async fn project_by_slug(&self, slug: &str) -> Result<Option<Project>> {
+        if !crate::domain::could_be_stored(slug) {
+            return Ok(None);
+        }
         let row = project::Entity::find()
             .filter(project::Column::Slug.eq(slug))
             .one(self.db())

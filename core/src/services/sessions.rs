@@ -207,6 +207,11 @@ impl Lux {
     }
 
     pub async fn get_session(&self, project: ProjectId, reference: &SessionRef) -> Result<Session> {
+        if let SessionRef::ExternalId(external) = reference
+            && !could_be_stored(external)
+        {
+            return Err(Error::not_found("session", reference));
+        }
         let query = session::Entity::find().filter(session::Column::ProjectId.eq(project.0));
         let query = match reference {
             SessionRef::Id(id) => query.filter(session::Column::Id.eq(id.0)),
@@ -230,6 +235,22 @@ impl Lux {
         page: &PageRequest,
     ) -> Result<Page<Session>> {
         let limit = page.checked_limit()?;
+        let keys = [
+            &filter.tool,
+            &filter.model,
+            &filter.user_id,
+            &filter.tag,
+            &filter.external_id,
+        ];
+        if keys
+            .iter()
+            .any(|key| key.as_deref().is_some_and(|key| !could_be_stored(key)))
+        {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
         let mut query = session::Entity::find().filter(session::Column::ProjectId.eq(project.0));
         if let Some(status) = filter.status {
             query = query.filter(session::Column::Status.eq(status.as_str()));

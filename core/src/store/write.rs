@@ -142,6 +142,11 @@ impl WriteCtx {
         if let Some(handle) = cached {
             return Ok(handle.clone());
         }
+        if let SessionRef::ExternalId(external) = reference
+            && !crate::domain::could_be_stored(external)
+        {
+            return Err(Error::not_found("session", reference));
+        }
         let mut query =
             session::Entity::find().filter(session::Column::ProjectId.eq(self.project.0));
         query = match reference {

@@ -440,13 +440,3 @@ storage_tests!(
     analyze_replays_history_idempotently,
     odd_steps_are_stored_and_never_break_analysis,
 );
-
-#[test]
-fn new_step_defaults_still_build() {
-    // The public input types are unchanged by analysis.
-    let step = NewStep {
-        kind: "thought".into(),
-        ..NewStep::default()
-    };
-    assert!(step.content.is_empty());
-}

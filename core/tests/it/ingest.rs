@@ -57,7 +57,7 @@ async fn a_mixed_batch_is_written_and_a_replay_duplicates_nothing(lux: &Lux) {
     let project = lux.default_project();
     let session_id = SessionId(uuid::Uuid::now_v7());
     let records = batch(session_id);
-    let mut events = lux.subscribe_events();
+    let mut events = lux.subscribe_events().await.unwrap();
     let first = lux.ingest(project, &records).await.unwrap();
     assert!(
         first

@@ -13,7 +13,7 @@ async fn another_handle_sees_writes_within_a_second(db: &TestDb) {
     let lux = &db.lux;
     // A second, independent connection pool and tailer: what another process would have.
     let other = Lux::open(DatabaseOptions::new(&db.url)).await.unwrap();
-    let mut watching = other.subscribe_events();
+    let mut watching = other.subscribe_events().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (project, session, reference) = session(lux, "confer").await;

@@ -367,7 +367,7 @@ async fn delete_cascades_and_is_audited(lux: &Lux) {
         .await
         .unwrap();
 
-    let mut events = lux.subscribe_events();
+    let mut events = lux.subscribe_events().await.unwrap();
     lux.delete_session(project, &reference, &Actor::new("admin-key"))
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use crate::support::{session, thought};
 
 async fn numbers_are_assigned_in_order_and_checked_when_given(lux: &Lux) {
     let (project, session, reference) = session(lux, "sequential_thinking").await;
-    let mut events = lux.subscribe_events();
+    let mut events = lux.subscribe_events().await.unwrap();
     for expected in 1..=3 {
         let step = lux
             .append_step(project, &reference, thought(&format!("thought {expected}")))
