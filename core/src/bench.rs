@@ -10,7 +10,7 @@ use lux_entity::{session, step};
 
 use crate::domain::{NewSession, NewStep, SessionId, SessionRef, StepId};
 use crate::error::{Error, Result};
-use crate::services::ingest::{IngestRecord, ItemResult, MAX_BATCH_ITEMS};
+use crate::services::ingest::{IngestOptions, IngestRecord, ItemResult, MAX_BATCH_ITEMS};
 use crate::store::Lux;
 
 /// Steps per generated session.
@@ -19,22 +19,22 @@ const STEPS_PER_SESSION: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IngestBenchReport {
     pub steps: usize,
-    pub service: Duration,
+    /// Through `Lux::ingest` as any client's write goes: validated, numbered, analysed.
+    pub analysed: Duration,
+    /// Through `Lux::ingest_with` with analysis off (data that carries its own analysis).
+    pub unanalysed: Duration,
+    /// Bare `insert_many` of the same rows.
     pub baseline: Duration,
 }
 
 impl IngestBenchReport {
-    pub fn service_steps_per_sec(&self) -> f64 {
-        self.steps as f64 / self.service.as_secs_f64()
+    pub fn per_sec(&self, elapsed: Duration) -> f64 {
+        self.steps as f64 / elapsed.as_secs_f64()
     }
 
-    pub fn baseline_steps_per_sec(&self) -> f64 {
-        self.steps as f64 / self.baseline.as_secs_f64()
-    }
-
-    /// Service throughput as a fraction of the bare-insert baseline (1.0 = no overhead).
-    pub fn ratio(&self) -> f64 {
-        self.service_steps_per_sec() / self.baseline_steps_per_sec()
+    /// Throughput of a path as a fraction of the bare-insert baseline (1.0 = no overhead).
+    pub fn ratio(&self, elapsed: Duration) -> f64 {
+        self.baseline.as_secs_f64() / elapsed.as_secs_f64()
     }
 }
 
@@ -49,7 +49,8 @@ fn content(n: usize) -> String {
 }
 
 /// Writes `steps` steps (in sessions of 100) through [`Lux::ingest`] in batches of `batch`
-/// records, then the same number through bare inserts, and times both.
+/// records — with analysis, then without — then the same number through bare inserts, and
+/// times all three.
 pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<IngestBenchReport> {
     if batch == 0 || batch > MAX_BATCH_ITEMS {
         return Err(Error::invalid(
@@ -57,14 +58,30 @@ pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<Inges
             format!("must be between 1 and {MAX_BATCH_ITEMS}"),
         ));
     }
-    let project = lux.default_project();
+    let analysed = ingest_steps(lux, steps, batch, IngestOptions { analyze: true }).await?;
+    let unanalysed = ingest_steps(lux, steps, batch, IngestOptions { analyze: false }).await?;
+    let baseline = insert_steps(lux, steps, batch).await?;
+    Ok(IngestBenchReport {
+        steps,
+        analysed,
+        unanalysed,
+        baseline,
+    })
+}
 
+async fn ingest_steps(
+    lux: &Lux,
+    steps: usize,
+    batch: usize,
+    options: IngestOptions,
+) -> Result<Duration> {
+    let project = lux.default_project();
     let started = Instant::now();
     let mut records = Vec::with_capacity(batch);
     let mut current_session = SessionId(Uuid::nil());
     for n in 0..steps {
         if records.len() + 2 > batch {
-            flush(lux, project, &mut records).await?;
+            flush(lux, project, &mut records, &options).await?;
         }
         if n % STEPS_PER_SESSION == 0 {
             current_session = SessionId(Uuid::now_v7());
@@ -86,9 +103,12 @@ pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<Inges
             },
         });
     }
-    flush(lux, project, &mut records).await?;
-    let service = started.elapsed();
+    flush(lux, project, &mut records, &options).await?;
+    Ok(started.elapsed())
+}
 
+async fn insert_steps(lux: &Lux, steps: usize, batch: usize) -> Result<Duration> {
+    let project = lux.default_project();
     let started = Instant::now();
     let now = lux.now();
     let mut session_id = Uuid::nil();
@@ -146,23 +166,19 @@ pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<Inges
         tx.commit().await?;
         n = chunk_end;
     }
-    let baseline = started.elapsed();
-    Ok(IngestBenchReport {
-        steps,
-        service,
-        baseline,
-    })
+    Ok(started.elapsed())
 }
 
 async fn flush(
     lux: &Lux,
     project: crate::domain::ProjectId,
     records: &mut Vec<IngestRecord>,
+    options: &IngestOptions,
 ) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let results = lux.ingest(project, records).await?;
+    let results = lux.ingest_with(project, records, options).await?;
     if let Some(ItemResult::Error { message, .. }) = results
         .iter()
         .find(|r| matches!(r, ItemResult::Error { .. }))

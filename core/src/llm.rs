@@ -195,7 +195,7 @@ impl LlmConfig {
 }
 
 /// rustls needs a process-wide crypto provider; Lux uses ring, which sqlx already links.
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // An application that installed its own provider first keeps it.

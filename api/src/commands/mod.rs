@@ -3,6 +3,7 @@
 pub(crate) mod analyze;
 pub(crate) mod apikey;
 pub(crate) mod bench;
+pub(crate) mod bench_http;
 pub(crate) mod demo;
 pub(crate) mod migrate;
 pub(crate) mod serve;
