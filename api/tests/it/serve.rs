@@ -53,6 +53,20 @@ async fn serves_health_and_readiness(scratch: &Scratch) {
     assert!(body.contains("ready"), "{body}");
     let (status, _) = http_get(port, "/no-such-page").unwrap();
     assert_eq!(status, 404);
+    // The API docs are served whole by Lux: no script or stylesheet from elsewhere.
+    let (status, docs) = http_get(port, "/docs").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        docs.contains("SwaggerUIBundle"),
+        "the docs page embeds Swagger UI"
+    );
+    assert!(
+        !docs.contains("<script src=\"http") && !docs.contains("<link href=\"http"),
+        "no CDN assets"
+    );
+    let (status, spec) = http_get(port, "/api/v1/openapi.json").unwrap();
+    assert_eq!(status, 200);
+    assert!(spec.contains("\"/api/v1/ingest\""), "the spec is served");
 
     // --demo filled the database the server runs on.
     let list = scratch.ok(&["sessions", "list", "--limit", "5"]);
