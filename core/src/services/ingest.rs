@@ -1,6 +1,9 @@
 //! Batch ingest: mixed records in one transaction, each in its own savepoint, idempotent on
 //! client ids, with a result per item. A bad item leaves nothing behind; good ones are kept.
 
+use std::collections::HashSet;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
@@ -137,23 +140,59 @@ impl Lux {
             ));
         }
         // Analysis runs before the transaction opens, each step seeing the batch's earlier steps.
-        let mut analyses = if options.analyze {
+        let analyses = if options.analyze {
             self.analyze_batch(project, records).await
         } else {
             vec![None; records.len()]
         };
+        // Most batches are clean: write them without a savepoint per item. The first item that
+        // fails sends the batch back to the start, written item by item in savepoints, so a
+        // failed item still leaves nothing of itself behind.
+        if let Some(results) = self
+            .write_batch(project, records, &analyses, BatchMode::Optimistic)
+            .await?
+        {
+            return Ok(results);
+        }
+        let results = self
+            .write_batch(project, records, &analyses, BatchMode::Savepoints)
+            .await?;
+        Ok(results.unwrap_or_default())
+    }
+
+    /// One attempt at writing a batch; `None` when an optimistic attempt met a failing item
+    /// (its transaction is then rolled back, having committed nothing).
+    async fn write_batch(
+        &self,
+        project: ProjectId,
+        records: &[IngestRecord],
+        analyses: &[Option<StepAnalysis>],
+        mode: BatchMode,
+    ) -> Result<Option<Vec<ItemResult>>> {
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
+        ctx.absent_steps = absent_step_ids(&tx, records).await?;
         let mut results = Vec::with_capacity(records.len());
-        for (record, analysis) in records.iter().zip(analyses.iter_mut()) {
-            let analysis = analysis.take();
-            let outcome = self
-                .in_savepoint(&tx, &mut ctx, async |conn, ctx| {
-                    self.ingest_one(conn, ctx, record, analysis).await
-                })
-                .await;
+        for (record, analysis) in records.iter().zip(analyses) {
+            let outcome = match mode {
+                BatchMode::Optimistic => {
+                    self.ingest_one(&tx, &mut ctx, record, analysis.clone())
+                        .await
+                }
+                BatchMode::Savepoints => {
+                    self.in_savepoint(&tx, &mut ctx, async |conn, ctx| {
+                        self.ingest_one(conn, ctx, record, analysis.clone()).await
+                    })
+                    .await
+                }
+            };
             match outcome {
                 Ok(result) => results.push(result),
+                Err(error) if mode == BatchMode::Optimistic => {
+                    tracing::debug!(%error, "an item failed; writing the batch item by item");
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 Err(error @ Error::Storage(_)) if !is_constraint_violation(&error) => {
                     return Err(error);
                 }
@@ -161,7 +200,7 @@ impl Lux {
             }
         }
         self.commit(tx, ctx).await?;
-        Ok(results)
+        Ok(Some(results))
     }
 
     async fn ingest_one(
@@ -202,6 +241,43 @@ impl Lux {
             ),
         })
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchMode {
+    /// No savepoints; give up at the first failing item.
+    Optimistic,
+    /// Each item in its own savepoint, failures reported per item.
+    Savepoints,
+}
+
+/// The client-chosen step ids of a batch that are not stored yet, found in one query per chunk
+/// so each step need not look itself up.
+async fn absent_step_ids(
+    conn: &sea_orm::DatabaseTransaction,
+    records: &[IngestRecord],
+) -> Result<HashSet<Uuid>> {
+    let ids: Vec<Uuid> = records
+        .iter()
+        .filter_map(|record| match record {
+            IngestRecord::Step { step, .. } => step.id.map(|id| id.0),
+            _ => None,
+        })
+        .collect();
+    let mut absent: HashSet<Uuid> = ids.iter().copied().collect();
+    for chunk in ids.chunks(500) {
+        let stored: Vec<Uuid> = lux_entity::step::Entity::find()
+            .select_only()
+            .column(lux_entity::step::Column::Id)
+            .filter(lux_entity::step::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for id in stored {
+            absent.remove(&id);
+        }
+    }
+    Ok(absent)
 }
 
 /// A unique or foreign-key violation is the item's fault (a raced duplicate), not the database's.

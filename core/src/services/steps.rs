@@ -93,7 +93,10 @@ pub(crate) async fn append_step_in<C: ConnectionTrait>(
 ) -> Result<Written<Step>> {
     let checked = checked_new_step(new)?;
     let session = ctx.session(conn, reference).await?;
+    // A step id the batch's prefetch found absent needs no lookup; it is taken once inserted.
+    let known_absent = new.id.is_some_and(|id| ctx.absent_steps.remove(&id.0));
     if let Some(id) = new.id
+        && !known_absent
         && let Some(row) = step::Entity::find_by_id(id.0).one(conn).await?
     {
         if row.session_id != session.id.0 {

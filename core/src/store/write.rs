@@ -40,6 +40,8 @@ pub(crate) struct WriteCtx {
     pub(crate) next_step: HashMap<SessionId, i32>,
     pub(crate) next_version: HashMap<SessionId, i32>,
     pub(crate) touched: HashSet<SessionId>,
+    /// Step ids known not to be stored (a batch's prefetch), so their idempotency lookup is skipped.
+    pub(crate) absent_steps: HashSet<Uuid>,
     prices: Option<PriceTable>,
 }
 
@@ -84,6 +86,7 @@ impl WriteCtx {
             next_step: HashMap::new(),
             next_version: HashMap::new(),
             touched: HashSet::new(),
+            absent_steps: HashSet::new(),
             prices: None,
         }
     }
