@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+pub mod mcp;
 mod metrics;
 pub mod rest;
 pub mod server;
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Serve HTTP: health and readiness now; REST, dashboard and MCP as they land.
     Serve(commands::serve::ServeArgs),
+    /// Serve MCP over stdio (for Claude Desktop and other MCP hosts); logs go to stderr.
+    Mcp,
     /// Apply, revert or inspect schema migrations.
     Migrate(commands::migrate::MigrateArgs),
     /// Fill the database with realistic sample sessions.
@@ -79,6 +82,7 @@ pub fn run_cli() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => commands::serve::run(&cli.global, args).await,
+        Command::Mcp => commands::mcp::run(&cli.global).await,
         Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
         Command::Demo(args) => commands::demo::run(&cli.global, args).await,
         Command::Sessions(command) => commands::sessions::run(&cli.global, command).await,

@@ -50,6 +50,10 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
+        .at(
+            "/mcp",
+            crate::mcp::http_endpoint(state.lux.clone(), state.policy.clone()),
+        )
         .data(state.clone())
         .around(move |endpoint, request| around_request(endpoint, request, state.in_flight.clone()))
 }

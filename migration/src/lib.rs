@@ -9,6 +9,9 @@ mod m20261126_000004_create_synthesis;
 mod m20261126_000005_create_findings;
 mod m20261126_000006_create_audit_log;
 mod m20261126_000007_create_live_events;
+mod m20261126_000008_create_search;
+
+pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
 pub struct Migrator;
 
@@ -23,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_create_findings::Migration),
             Box::new(m20261126_000006_create_audit_log::Migration),
             Box::new(m20261126_000007_create_live_events::Migration),
+            Box::new(m20261126_000008_create_search::Migration),
         ]
     }
 }

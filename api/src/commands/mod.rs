@@ -5,6 +5,7 @@ pub(crate) mod apikey;
 pub(crate) mod bench;
 pub(crate) mod bench_http;
 pub(crate) mod demo;
+pub(crate) mod mcp;
 pub(crate) mod migrate;
 pub(crate) mod serve;
 pub(crate) mod sessions;

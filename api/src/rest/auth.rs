@@ -102,4 +102,21 @@ impl AuthPolicy {
         }
         Ok(caller)
     }
+
+    /// [`AuthPolicy::authorize`] for a door outside the OpenAPI service (MCP over HTTP), given
+    /// the request's bearer token, if any.
+    pub(crate) async fn authorize_token(
+        &self,
+        lux: &Lux,
+        token: Option<&str>,
+        needed: Scope,
+    ) -> ApiResult<Caller> {
+        let auth = match token {
+            Some(token) => Auth::BearerKey(BearerKey(Bearer {
+                token: token.to_owned(),
+            })),
+            None => Auth::Anonymous,
+        };
+        self.authorize(lux, &auth, needed).await
+    }
 }

@@ -2,6 +2,7 @@
 //! middleware every request passes: request id, body limit, and JSON errors.
 
 mod admin;
+mod analytics;
 mod auth;
 mod dto;
 mod error;
@@ -40,10 +41,21 @@ pub(crate) enum ApiTags {
     Keys,
     /// Live change stream.
     Live,
+    /// Reports over a project's history: activity, cost, models, bias rates.
+    Analytics,
+    /// Full-text search over steps and syntheses.
+    Search,
 }
 
-pub(crate) type ApiService =
-    OpenApiService<(sessions::SessionsApi, admin::AdminApi, stream::StreamApi), ()>;
+pub(crate) type ApiService = OpenApiService<
+    (
+        sessions::SessionsApi,
+        admin::AdminApi,
+        stream::StreamApi,
+        analytics::AnalyticsApi,
+    ),
+    (),
+>;
 
 pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
     OpenApiService::new(
@@ -56,7 +68,11 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
                 lux: lux.clone(),
                 policy: policy.clone(),
             },
-            stream::StreamApi { lux, policy },
+            stream::StreamApi {
+                lux: lux.clone(),
+                policy: policy.clone(),
+            },
+            analytics::AnalyticsApi { lux, policy },
         ),
         "Lux API",
         env!("CARGO_PKG_VERSION"),

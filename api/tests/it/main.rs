@@ -1,6 +1,8 @@
 //! End-to-end tests of the `lux` binary: real processes, real databases, real HTTP on loopback.
 
+mod analytics;
 mod cli;
+mod mcp;
 mod rest;
 #[cfg(lux_schemathesis)]
 mod schemathesis;

@@ -1,17 +1,21 @@
 //! Domain types: what Lux talks about, independent of tables (see `store`) and wire formats (see the doors).
 
+mod analytics;
 mod finding;
 mod ids;
 mod page;
+mod search;
 mod session;
 mod step;
 mod synthesis;
 mod usage;
 mod values;
 
+pub use analytics::*;
 pub use finding::*;
 pub use ids::*;
 pub use page::*;
+pub use search::*;
 pub use session::*;
 pub use step::*;
 pub use synthesis::*;

@@ -1,10 +1,12 @@
 //! Services: the operations every door (REST, MCP, CLI) calls, as methods on [`crate::Lux`].
 
 pub mod analysis;
+pub mod analytics;
 pub mod api_keys;
 pub mod findings;
 pub mod ingest;
 pub mod projects;
+pub mod search;
 pub mod sessions;
 pub mod steps;
 pub mod synthesis;

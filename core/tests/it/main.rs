@@ -1,6 +1,7 @@
 //! Integration tests of `lux-core` against real databases: a SQLite file always, PostgreSQL when configured.
 
 mod analysis;
+mod analytics;
 mod demo;
 mod detect_eval;
 mod detect_input;
@@ -9,6 +10,7 @@ mod ingest;
 mod live;
 mod llm;
 mod migrations;
+mod search;
 mod sessions;
 mod steps;
 mod support;

@@ -4,6 +4,9 @@ use lux_core::store::{DatabaseOptions, connect, fresh_schema};
 use lux_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
+/// Full-text search tables that exist only on SQLite (PostgreSQL indexes the tables themselves).
+const SQLITE_SEARCH_TABLES: [&str; 2] = ["search_documents", "search_fts"];
+
 const TABLES: [&str; 14] = [
     "projects",
     "live_events",
@@ -26,8 +29,10 @@ async fn tables(db: &DatabaseConnection) -> Vec<String> {
         sea_orm::DbBackend::Postgres => {
             "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
         }
+        // Virtual tables count, their shadow tables (`search_fts_data`, …) are FTS5's business.
         _ => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') \
+             AND name NOT LIKE 'sqlite_%' ORDER BY 1"
         }
     };
     db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -43,6 +48,9 @@ async fn up_down_up(url: &str) {
     let db = connect(&DatabaseOptions::new(url)).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let mut expected: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        expected.extend(SQLITE_SEARCH_TABLES.iter().map(|t| t.to_string()));
+    }
     expected.sort();
     assert_eq!(tables(&db).await, expected);
     Migrator::down(&db, None).await.unwrap();

@@ -1,0 +1,315 @@
+//! REST analytics, session summaries and search in-process, on SQLite and PostgreSQL: the figures
+//! are the core services' figures, bad input is a 400 (never a 500), and keys see only their project.
+
+use lux_api::rest::AuthPolicy;
+use lux_api::server::{AppState, app};
+use lux_core::demo::DemoOptions;
+use lux_core::services::api_keys::Scope;
+use lux_core::*;
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use serde_json::Value;
+
+struct Api<E> {
+    client: TestClient<E>,
+}
+
+fn api(lux: &Lux) -> Api<impl poem::Endpoint> {
+    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
+    Api {
+        client: TestClient::new(app(state)),
+    }
+}
+
+impl<E: poem::Endpoint> Api<E> {
+    async fn get_as(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.get(path);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let response = request.send().await;
+        let status = response.0.status();
+        let text = response.0.into_body().into_string().await.unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            assert!(value["code"].is_string(), "error shape: {text}");
+        }
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_as(path, None).await
+    }
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+async fn analytics_endpoints_report_the_core_figures(lux: &Lux) {
+    let project = lux.default_project();
+    let options = DemoOptions {
+        sessions: 12,
+        seed: 5,
+    };
+    lux.fill_demo(project, &options).await.unwrap();
+    let api = api(lux);
+    let all = AnalyticsFilter::default();
+
+    let (status, overview) = api.get("/api/v1/analytics/overview").await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    let expected = lux.analytics_overview(project, &all).await.unwrap();
+    assert_eq!(overview["totals"]["sessions"], 12);
+    assert_eq!(overview["totals"]["steps"], expected.totals.steps);
+    assert_eq!(overview["totals"]["cost_nusd"], expected.totals.cost.0);
+    assert_eq!(
+        overview["totals"]["tokens"]["input"],
+        expected.totals.tokens.input
+    );
+    assert_eq!(
+        overview["series"].as_array().unwrap().len(),
+        expected.series.len()
+    );
+    assert_eq!(
+        overview["series"][0]["day"],
+        expected.series[0].day.to_string()
+    );
+
+    let tool = lux
+        .list_sessions(project, &SessionFilter::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items[0]
+        .tool
+        .clone();
+    let (status, costs) = api
+        .get(&format!(
+            "/api/v1/analytics/costs?group_by=session&tool={tool}&limit=2"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{costs}");
+    let filter = AnalyticsFilter {
+        tool: Some(tool),
+        ..AnalyticsFilter::default()
+    };
+    let expected = lux
+        .analytics_costs(project, &filter, CostGroup::Session, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(costs["group_by"], "session");
+    assert_eq!(costs["rows"].as_array().unwrap().len(), expected.rows.len());
+    assert_eq!(costs["total"]["cost_nusd"], expected.total.cost.0);
+    let (_, by_model) = api.get("/api/v1/analytics/costs").await;
+    assert_eq!(by_model["group_by"], "model", "model is the default");
+
+    let (status, models) = api.get("/api/v1/analytics/models").await;
+    assert_eq!(status, StatusCode::OK, "{models}");
+    let expected = lux.analytics_models(project, &all).await.unwrap();
+    assert_eq!(models["items"].as_array().unwrap().len(), expected.len());
+    assert_eq!(models["items"][0]["model"], expected[0].model);
+    assert_eq!(
+        models["items"][0]["latency_ms"]["p95"],
+        expected[0].latency_ms.p95
+    );
+
+    let (status, rates) = api
+        .get("/api/v1/analytics/bias-rates?group_by=severity")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rates}");
+    let expected = lux
+        .analytics_bias_rates(project, &all, BiasGroup::Severity)
+        .await
+        .unwrap();
+    assert_eq!(rates["total"]["findings"], expected.total.findings);
+    assert_eq!(
+        rates["total"]["findings_per_100_steps"],
+        expected.total.findings_per_100_steps
+    );
+
+    let session = lux
+        .list_sessions(project, &SessionFilter::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let (status, summary) = api
+        .get(&format!("/api/v1/sessions/{}/summary", session.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let expected = lux
+        .session_summary(project, &SessionRef::Id(session.id))
+        .await
+        .unwrap();
+    assert_eq!(summary["steps"], expected.steps);
+    assert_eq!(summary["cost_nusd"], expected.cost.0);
+    assert_eq!(summary["duration_ms"], expected.duration_ms);
+    let external = session.external_id.unwrap();
+    let (status, by_external) = api
+        .get(&format!("/api/v1/sessions/{external}/summary"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_external["session_id"], summary["session_id"]);
+}
+
+async fn bad_analytics_input_is_400(lux: &Lux) {
+    let api = api(lux);
+    for path in [
+        "/api/v1/analytics/costs?group_by=planet",
+        "/api/v1/analytics/bias-rates?group_by=model_size",
+        "/api/v1/analytics/costs?limit=0",
+        "/api/v1/analytics/costs?limit=5000",
+        "/api/v1/analytics/overview?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "/api/v1/analytics/models?since=yesterday",
+        "/api/v1/analytics/overview?tool=a%00b",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+    let (status, _) = api
+        .get("/api/v1/sessions/0191f3b0-0000-7000-8000-000000000000/summary")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn search_over_rest(lux: &Lux) {
+    let project = lux.default_project();
+    let session = lux
+        .create_session(
+            project,
+            NewSession {
+                tool: "planner".into(),
+                ..NewSession::default()
+            },
+        )
+        .await
+        .unwrap()
+        .value;
+    for i in 0..3 {
+        lux.append_step(
+            project,
+            &SessionRef::Id(session.id),
+            NewStep {
+                kind: "thought".into(),
+                content: format!("Größentabelle <b>{i}</b> and 決済のタイムアウト OR NEAR(x)"),
+                ..NewStep::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let api = api(lux);
+    let (status, page) = api
+        .get(&format!(
+            "/api/v1/search?q={}&limit=2",
+            encode("Größentabelle")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let snippet = page["items"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>Größentabelle</mark>"), "{snippet}");
+    assert!(snippet.contains("&lt;b&gt;"), "{snippet}");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, rest) = api
+        .get(&format!(
+            "/api/v1/search?q=Gr%C3%B6%C3%9Fentabelle&limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest.get("next_cursor").is_none(), "{rest}");
+
+    for query in [
+        "\"OR\"",
+        "NEAR(",
+        "a* OR b:*",
+        "'; DROP TABLE steps; --",
+        "&|!x",
+        "タイムアウト",
+    ] {
+        let (status, body) = api
+            .get(&format!("/api/v1/search?q={}", encode(query)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query:?}: {body}");
+    }
+    for query in ["", "%22", "*", "%26%7C%21", "()%27%3A"] {
+        let (status, body) = api.get(&format!("/api/v1/search?q={query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query:?}: {body}");
+        assert_eq!(body["details"]["field"], "q", "{body}");
+    }
+    for path in [
+        "/api/v1/search",
+        "/api/v1/search?q=x&kind=image",
+        "/api/v1/search?q=x&limit=101",
+        "/api/v1/search?q=x&cursor=zzz",
+        "/api/v1/search?q=x&session_id=nope",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+}
+
+async fn keys_see_only_their_project(lux: &Lux) {
+    let default = lux.default_project();
+    let other = lux.create_project("other", "Other").await.unwrap();
+    for (project, text) in [(default, "zebra in default"), (other.id, "zebra elsewhere")] {
+        let session = lux
+            .create_session(
+                project,
+                NewSession {
+                    tool: "planner".into(),
+                    ..NewSession::default()
+                },
+            )
+            .await
+            .unwrap()
+            .value;
+        lux.append_step(
+            project,
+            &SessionRef::Id(session.id),
+            NewStep {
+                kind: "thought".into(),
+                content: text.into(),
+                ..NewStep::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let reader = lux
+        .create_api_key(other.id, "reader", Scope::Read)
+        .await
+        .unwrap()
+        .secret;
+    let api = api(lux);
+    let (status, page) = api.get_as("/api/v1/search?q=zebra", Some(&reader)).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["snippet"].as_str().unwrap().contains("elsewhere"));
+    let (status, overview) = api
+        .get_as("/api/v1/analytics/overview", Some(&reader))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(overview["totals"]["sessions"], 1);
+    // Once a key exists, keyless requests are refused.
+    let (status, _) = api.get("/api/v1/analytics/overview").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api.get("/api/v1/search?q=zebra").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+storage_tests!(
+    analytics_endpoints_report_the_core_figures,
+    bad_analytics_input_is_400,
+    search_over_rest,
+    keys_see_only_their_project,
+);

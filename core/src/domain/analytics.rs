@@ -1,0 +1,245 @@
+//! Analytics figures: what the overview, cost, model, bias-rate and session-summary reports contain.
+//!
+//! Counts and money are integers summed by the database; rates are computed from those integers
+//! in Rust, so both backends give the same figures bit for bit.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::SessionId;
+use super::session::SessionStatus;
+use crate::error::{Error, Result};
+use crate::pricing::NanoUsd;
+
+/// Which records a report covers; all given filters must match.
+///
+/// `since`/`until` bound the `created_at` of each counted record (a step by its own time, a
+/// model call by its own time…), so a report over a day counts what happened that day even in a
+/// session that began earlier. `tool` and `user_id` are the session's. `model` matches a model
+/// call's own model; for every other record it matches the session like the session list does
+/// (the session's main model, or any of its calls).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnalyticsFilter {
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    pub tool: Option<String>,
+    pub model: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl AnalyticsFilter {
+    /// Refuses inverted ranges and keys that can never match stored text.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && until < since
+        {
+            return Err(Error::invalid("until", "is before since"));
+        }
+        for (field, value) in [
+            ("tool", &self.tool),
+            ("model", &self.model),
+            ("user_id", &self.user_id),
+        ] {
+            if let Some(value) = value
+                && (value.contains('\0') || value.len() > super::values::MAX_LABEL_BYTES)
+            {
+                return Err(Error::invalid(
+                    field,
+                    "must be at most 256 bytes without NUL characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Token sums, each a typed column of `model_calls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenTotals {
+    pub input: i64,
+    pub output: i64,
+    pub cached_input: i64,
+    pub reasoning: i64,
+}
+
+/// What happened in one period (or in the whole range).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityCounts {
+    /// Sessions created.
+    pub sessions: i64,
+    pub steps: i64,
+    pub model_calls: i64,
+    pub tokens: TokenTotals,
+    pub cost: NanoUsd,
+    pub findings: i64,
+    /// Monitor events of every kind.
+    pub alerts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyActivity {
+    /// The UTC day.
+    pub day: NaiveDate,
+    pub counts: ActivityCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub totals: ActivityCounts,
+    /// One entry per UTC day with any activity, oldest first; days without any are left out.
+    pub series: Vec<DailyActivity>,
+}
+
+/// How cost is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostGroup {
+    Model,
+    Day,
+    Tool,
+    User,
+    Session,
+}
+
+/// The cost of one group. `key` is the model, the `YYYY-MM-DD` day, the tool, the user id or the
+/// session id; `None` for calls of sessions without a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRow {
+    pub key: Option<String>,
+    pub model_calls: i64,
+    /// Distinct sessions the calls belong to.
+    pub sessions: i64,
+    pub tokens: TokenTotals,
+    pub cost: NanoUsd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostReport {
+    pub group_by: CostGroup,
+    /// By cost, highest first (by day: oldest first), at most `limit` rows.
+    pub rows: Vec<CostRow>,
+    /// Over every call in scope, including groups beyond the limit.
+    pub total: CostRow,
+}
+
+/// Nearest-rank percentiles of call latency in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    pub p50: i64,
+    pub p95: i64,
+    pub p99: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    pub model: String,
+    pub model_calls: i64,
+    /// Calls with status `error` or `timeout`.
+    pub failed_calls: i64,
+    /// `failed_calls / model_calls`.
+    pub error_rate: f64,
+    /// Over calls of every status.
+    pub latency_ms: LatencyPercentiles,
+    pub tokens: TokenTotals,
+    pub cost: NanoUsd,
+}
+
+/// How bias findings are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BiasGroup {
+    BiasType,
+    Severity,
+    Detector,
+    Day,
+}
+
+/// Bias findings of one group, against the steps and sessions they could have been found in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasRateRow {
+    /// The bias type, severity, detector or `YYYY-MM-DD` day.
+    pub key: String,
+    pub findings: i64,
+    /// Distinct sessions with at least one finding of the group.
+    pub sessions_affected: i64,
+    /// Steps in scope (for `day`: steps of that day).
+    pub steps: i64,
+    /// Sessions with a step or a finding in scope (for `day`: on that day).
+    pub sessions: i64,
+    /// `findings * 100 / steps`; 0 without steps.
+    pub findings_per_100_steps: f64,
+    /// `sessions_affected / sessions`; 0 without sessions.
+    pub session_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasRateReport {
+    pub group_by: BiasGroup,
+    /// By findings, most first (by day: oldest first).
+    pub rows: Vec<BiasRateRow>,
+    /// Every finding in scope, keyed `all`.
+    pub total: BiasRateRow,
+}
+
+impl BiasRateRow {
+    pub(crate) fn new(
+        key: String,
+        findings: i64,
+        sessions_affected: i64,
+        steps: i64,
+        sessions: i64,
+    ) -> Self {
+        BiasRateRow {
+            key,
+            findings,
+            sessions_affected,
+            steps,
+            sessions,
+            findings_per_100_steps: ratio(findings * 100, steps),
+            session_share: ratio(sessions_affected, sessions),
+        }
+    }
+}
+
+/// `numerator / denominator`, 0 for an empty denominator.
+pub(crate) fn ratio(numerator: i64, denominator: i64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}
+
+/// Where a session's final confidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidenceSource {
+    /// The newest synthesis version.
+    Synthesis,
+    /// The last step that stated one.
+    Step,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: SessionId,
+    pub status: SessionStatus,
+    pub steps: i64,
+    pub synthesis_versions: i64,
+    pub model_calls: i64,
+    pub failed_calls: i64,
+    pub tokens: TokenTotals,
+    pub cost: NanoUsd,
+    pub findings: i64,
+    pub alerts: i64,
+    pub created_at: DateTime<Utc>,
+    /// `completed_at` when the session has ended, or else its last step's time (or else `created_at`).
+    pub ended_at: DateTime<Utc>,
+    /// `ended_at - created_at` in milliseconds, never negative.
+    pub duration_ms: i64,
+    /// The newest synthesis version's confidence, or else the last step's that stated one.
+    pub final_confidence: Option<f64>,
+    pub confidence_source: Option<ConfidenceSource>,
+}
