@@ -30,6 +30,15 @@ impl ToolError {
         }
     }
 
+    /// Any other failure the caller can act on, under its own `code`.
+    pub(crate) fn failed(code: &'static str, message: impl Into<String>) -> Self {
+        ToolError {
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
     /// Core names its own fields (`content`, `revises_step`); a tool reports its parameter names.
     pub(crate) fn renamed(mut self, aliases: &[(&str, &str)]) -> Self {
         if let Some(field) = &self.field

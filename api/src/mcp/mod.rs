@@ -6,7 +6,10 @@
 //! survives a restart and can move between processes.
 
 mod args;
+mod biased;
 mod error;
+mod llm_tools;
+mod planner;
 mod render;
 mod tools;
 
@@ -53,6 +56,8 @@ pub(crate) struct McpSettings {
     pub(crate) public_url: String,
     /// `(base_url, model)` of the configured OpenAI-compatible endpoint; never the key.
     pub(crate) llm: Option<(String, String)>,
+    /// The whole LLM configuration (`Debug` hides the key), for the LLM-backed tools.
+    pub(crate) llm_config: Option<LlmConfig>,
 }
 
 impl McpSettings {
@@ -62,8 +67,15 @@ impl McpSettings {
             .map(|url| url.trim().trim_end_matches('/').to_owned())
             .filter(|url| !url.is_empty())
             .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned());
-        let llm = LlmConfig::from_env().map(|config| (config.base_url, config.model));
-        McpSettings { public_url, llm }
+        let llm_config = LlmConfig::from_env();
+        let llm = llm_config
+            .as_ref()
+            .map(|config| (config.base_url.clone(), config.model.clone()));
+        McpSettings {
+            public_url,
+            llm,
+            llm_config,
+        }
     }
 
     pub(crate) fn session_url(&self, session: &Session) -> String {
@@ -86,8 +98,21 @@ impl LuxMcp {
             lux,
             settings,
             access,
-            tool_router: Self::tool_router(),
+            tool_router: Self::all_tools(),
         }
+    }
+
+    /// Every tool: the host-reasons and data tools, then the LLM-backed ones.
+    pub(crate) fn all_tools() -> ToolRouter<LuxMcp> {
+        Self::tool_router()
+            + Self::llm_tool_router()
+            + Self::biased_tool_router()
+            + Self::planner_tool_router()
+    }
+
+    /// Whether the caller is the local user (stdio), who may name files on this machine.
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self.access, Access::Local(_))
     }
 
     /// The caller of this request, if allowed `needed`.
@@ -165,7 +190,7 @@ impl ServerHandler for LuxMcp {
 
 /// The tool list as served (names, descriptions, input schemas), as committed in `docs/mcp-tools.json`.
 pub fn tools_json() -> String {
-    let tools = LuxMcp::tool_router().list_all();
+    let tools = LuxMcp::all_tools().list_all();
     let value = serde_json::to_value(&tools).unwrap_or_default();
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }

@@ -22,7 +22,7 @@ use super::render;
 use super::{LuxMcp, McpCaller};
 
 /// Core's step fields, as the thinking tools call them.
-const THOUGHT_FIELDS: &[(&str, &str)] = &[
+pub(super) const THOUGHT_FIELDS: &[(&str, &str)] = &[
     ("content", "thought"),
     ("revises_step", "revises_thought"),
     ("branch_from_step", "branch_from_thought"),
@@ -99,7 +99,7 @@ pub(crate) struct GetSession {
     session_id: String,
 }
 
-fn at_least_one(field: &str, value: u32) -> Result<i32, ToolError> {
+pub(super) fn at_least_one(field: &str, value: u32) -> Result<i32, ToolError> {
     match i32::try_from(value) {
         Ok(value) if value >= 1 => Ok(value),
         _ => Err(ToolError::invalid(
@@ -109,7 +109,7 @@ fn at_least_one(field: &str, value: u32) -> Result<i32, ToolError> {
     }
 }
 
-fn title_of(text: &str) -> String {
+pub(super) fn title_of(text: &str) -> String {
     let line = text.trim().lines().next().unwrap_or_default();
     let mut title: String = line.chars().take(MAX_TITLE_CHARS).collect();
     if line.chars().count() > MAX_TITLE_CHARS {
@@ -118,7 +118,7 @@ fn title_of(text: &str) -> String {
     title
 }
 
-fn new_session(tool: &str, title: &str) -> lux_core::NewSession {
+pub(super) fn new_session(tool: &str, title: &str) -> lux_core::NewSession {
     lux_core::NewSession {
         tool: tool.to_owned(),
         title: Some(title_of(title)).filter(|title| !title.is_empty()),
@@ -128,7 +128,7 @@ fn new_session(tool: &str, title: &str) -> lux_core::NewSession {
 }
 
 /// The step of this session that holds thought `number` (the newest one, after revisions).
-fn step_of_thought(steps: &[Step], number: u32) -> Option<i32> {
+pub(super) fn step_of_thought(steps: &[Step], number: u32) -> Option<i32> {
     steps
         .iter()
         .rev()
@@ -136,7 +136,7 @@ fn step_of_thought(steps: &[Step], number: u32) -> Option<i32> {
         .map(|step| step.step_number)
 }
 
-fn resolve_thought(
+pub(super) fn resolve_thought(
     steps: &[Step],
     field: &str,
     number: Option<u32>,
@@ -369,7 +369,7 @@ impl LuxMcp {
                 .map(|d| format!("{} {}", d.detector.name(), d.detector.version()))
                 .collect(),
             monitor: registry.monitor.is_some(),
-            tools: Self::tool_router()
+            tools: Self::all_tools()
                 .list_all()
                 .into_iter()
                 .map(|tool| tool.name.to_string())
@@ -485,7 +485,11 @@ impl LuxMcp {
     }
 
     /// A session by Lux id, or else by the caller's external id.
-    async fn find_session(&self, project: ProjectId, name: &str) -> Result<Session, ToolError> {
+    pub(super) async fn find_session(
+        &self,
+        project: ProjectId,
+        name: &str,
+    ) -> Result<Session, ToolError> {
         if let Ok(id) = name.parse::<lux_core::SessionId>() {
             match self.lux.get_session(project, &SessionRef::Id(id)).await {
                 Ok(session) => return Ok(session),
@@ -499,7 +503,7 @@ impl LuxMcp {
             .await?)
     }
 
-    async fn findings_of(
+    pub(super) async fn findings_of(
         &self,
         project: ProjectId,
         session: &Session,

@@ -1,6 +1,7 @@
 //! The MCP server through a real MCP client (rmcp): `lux mcp` over stdio as a child process, and
 //! `/mcp` over streamable HTTP on a loopback port; what the tools store is read back with `lux_core`.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lux_core::{DatabaseOptions, Lux, SessionRef};
@@ -89,6 +90,11 @@ cli_tests!(
     hybrid_check_flags_an_overconfident_step,
     invalid_arguments_name_the_parameter,
     illumination_status_reports_real_state,
+    confer_and_traced_reasoning_store_every_call,
+    llm_failures_are_tool_errors_and_lose_nothing,
+    llm_tools_without_an_llm_say_what_to_set,
+    biased_reasoning_checks_each_step_then_synthesises,
+    planner_builds_a_stored_plan_with_revisions,
 );
 
 async fn sequential_thinking_survives_a_killed_server(scratch: &Scratch) {
@@ -410,4 +416,728 @@ async fn open_migrated(scratch: &Scratch) -> Lux {
     Lux::open(DatabaseOptions::new(scratch.url.clone()))
         .await
         .unwrap()
+}
+
+/// The environment variables that configure an LLM; cleared so the host's never leak in.
+const LLM_VARS: &[&str] = &[
+    "LUX_LLM_BASE_URL",
+    "LUX_LLM_API_KEY",
+    "LUX_LLM_MODEL",
+    "LUX_MODEL_NORMAL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENROUTER_API_KEY",
+];
+
+/// `lux mcp` with exactly the given LLM settings.
+async fn spawn_with_llm(scratch: &Scratch, llm: Option<&str>) -> Client {
+    let mut command = scratch.lux();
+    for name in LLM_VARS {
+        command.env_remove(name);
+    }
+    if let Some(url) = llm {
+        command
+            .env("LUX_LLM_BASE_URL", url)
+            .env("LUX_LLM_MODEL", "gpt-4o-mini")
+            .env("LUX_MAX_RETRIES", "0")
+            .env("LUX_REQUEST_TIMEOUT_SECS", "10");
+    }
+    let mut command = tokio::process::Command::from(command);
+    command.arg("mcp").stderr(std::process::Stdio::null());
+    let transport = TokioChildProcess::new(command).expect("spawn lux mcp");
+    ().serve(transport).await.expect("MCP handshake")
+}
+
+/// A scripted OpenAI-compatible server on a loopback port: answers in order (repeating the last),
+/// recording each request body.
+async fn scripted_llm(answers: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut index = 0;
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (status, body) = answers[index.min(answers.len() - 1)].clone();
+            index += 1;
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 8192];
+            let mut request_body = String::new();
+            loop {
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        request_body = text[head_end + 4..].to_owned();
+                        break;
+                    }
+                }
+            }
+            log.lock().unwrap().push(request_body);
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.ok();
+            socket.shutdown().await.ok();
+        }
+    });
+    (url, seen)
+}
+
+fn completion(content: &str, input: i64, output: i64, cached: i64) -> (u16, String) {
+    let body = json!({
+        "id": "chatcmpl-1",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": input, "completion_tokens": output,
+                  "prompt_tokens_details": {"cached_tokens": cached},
+                  "completion_tokens_details": {"reasoning_tokens": 7}},
+    });
+    (200, body.to_string())
+}
+
+const CONFER_1: &str = "The list loads every invoice of the account and filters in memory. \
+Add an index on (account_id, issued_at) and filter in SQL.\n\nupdate_synthesis({\"current_understanding\": \
+\"The invoice list scans all invoices in memory.\", \"key_insights\": [{\"insight\": \
+\"An index on account_id and issued_at removes the scan\", \"confidence\": 0.8}], \
+\"action_items\": [{\"action\": \"Add the index\", \"priority\": \"high\"}], \
+\"confidence_score\": 0.75, \"clarity_score\": 0.8})";
+const LOOP_PROBLEM: &str = "The nightly invoice export job times out because the export \
+query reads every invoice row of every account before writing the report file.";
+const CONFER_2: &str = "Yes: measure the p99 on the largest account before and after the index.";
+const TRACE_2: &str = "Each request loads every invoice before filtering by date, so the cost \
+grows with the account's history rather than with the page shown.\n\nupdate_synthesis(\
+Understanding=\"Latency grows with invoice history because filtering happens in memory.\", \
+Insights=[\"Filtering in memory makes cost grow with history\"], Confidence=0.7)";
+const TRACE_3: &str = "Conclusion: an index on (account_id, issued_at) with filtering in SQL \
+bounds the work by the page size.\n\nupdate_synthesis(";
+
+async fn confer_and_traced_reasoning_store_every_call(scratch: &Scratch) {
+    let (url, seen) = scripted_llm(vec![
+        completion(CONFER_1, 1200, 300, 200),
+        completion(CONFER_2, 1600, 40, 0),
+        completion(TRACE_2, 500, 120, 0),
+        completion(TRACE_3, 700, 90, 0),
+        completion(LOOP_PROBLEM, 300, 60, 0),
+    ])
+    .await;
+    let client = spawn_with_llm(scratch, Some(&url)).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in ["confer", "traced_reasoning"] {
+        assert!(tools.iter().any(|tool| tool.name == name), "{name}");
+    }
+
+    // confer: two turns of one conversation, continued by its Continuation ID.
+    let (markdown, first) = ok(call(
+        &client,
+        "confer",
+        json!({"message": "Why is the invoice list slow for large accounts?", "temperature": 0.2}),
+    )
+    .await);
+    let continuation = first["continuation_id"].as_str().unwrap().to_owned();
+    assert!(
+        markdown.contains(&format!("Continuation ID: {continuation}")),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("index on (account_id, issued_at)"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("/sessions/"), "{markdown}");
+    assert_eq!(first["model_used"], "gpt-4o-mini-2024-07-18");
+    assert_eq!(first["usage"]["input_tokens"], 1200);
+    assert!(first["usage"]["cost_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(first["synthesis"]["version"], 1);
+    let notes = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(notes.path(), "p99 today: 2400 ms on the largest account").unwrap();
+    let (_, second) = ok(call(
+        &client,
+        "confer",
+        json!({"message": "Should I measure first?", "continuation_id": continuation,
+               "file_paths": [notes.path()]}),
+    )
+    .await);
+    assert_eq!(second["lux_session_id"], first["lux_session_id"]);
+    assert_eq!(second["synthesis"], Value::Null);
+    {
+        let bodies = seen.lock().unwrap();
+        assert_eq!(bodies.len(), 2);
+        let request: Value = serde_json::from_str(&bodies[1]).unwrap();
+        let roles: Vec<&str> = request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            roles,
+            ["system", "user", "assistant", "user"],
+            "history sent back"
+        );
+        assert_eq!(request["model"], "gpt-4o-mini");
+        let last = request["messages"][3]["content"].as_str().unwrap();
+        assert!(
+            last.contains("p99 today: 2400 ms"),
+            "file read server-side: {last}"
+        );
+    }
+
+    // traced_reasoning: thought 1 asks nothing; thoughts 2 and 3 ask the model.
+    let trace = |n: u32, next: bool, thought: &str| {
+        json!({"thought": thought, "thought_number": n, "total_thoughts": 3,
+               "next_thought_needed": next, "session_id": "trace-invoices"})
+    };
+    let (markdown, one) = ok(call(
+        &client,
+        "traced_reasoning",
+        trace(
+            1,
+            true,
+            "Why does the invoice list get slower as an account's invoice history grows?",
+        ),
+    )
+    .await);
+    assert_eq!(one["status"], "thinking", "{markdown}");
+    assert_eq!(one["thought_type"], "initial");
+    assert_eq!(one["model_used"], Value::Null);
+    assert_eq!(seen.lock().unwrap().len(), 2, "thought 1 makes no LLM call");
+    let (markdown, two) = ok(call(
+        &client,
+        "traced_reasoning",
+        trace(2, true, "Look at what one request does."),
+    )
+    .await);
+    assert_eq!(two["status"], "thinking", "{markdown}");
+    assert!(
+        two["thought"]
+            .as_str()
+            .unwrap()
+            .starts_with("Each request loads")
+    );
+    assert!(
+        two["metrics"]["semantic_similarity"].is_number(),
+        "{}",
+        two["metrics"]
+    );
+    assert!(two["metrics"]["relevance"].is_number());
+    assert_eq!(
+        two["metrics"]["perplexity"],
+        Value::Null,
+        "never a made-up perplexity"
+    );
+    assert_eq!(two["synthesis"]["version"], 1, "{markdown}");
+    assert!(markdown.contains("Thought 2/3"), "{markdown}");
+    let (markdown, three) =
+        ok(call(&client, "traced_reasoning", trace(3, false, "Conclude.")).await);
+    assert!(
+        ["conclusion_reached", "intervention_needed"].contains(&three["status"].as_str().unwrap()),
+        "{markdown}"
+    );
+    assert_eq!(three["thought_type"], "conclusion");
+    assert!(
+        three["synthesis_error"].is_string(),
+        "a bad update is reported: {markdown}"
+    );
+    assert_eq!(
+        three["synthesis"]["version"], 1,
+        "the last good version stays"
+    );
+    assert_eq!(three["overall_metrics"]["model_calls"], 2);
+    assert_eq!(seen.lock().unwrap().len(), 4);
+
+    // A model that only restates the problem: the monitor's stored event becomes the intervention.
+    let looping = |n: u32, thought: &str| {
+        json!({"thought": thought, "thought_number": n, "total_thoughts": 3,
+               "next_thought_needed": true, "session_id": "trace-loop"})
+    };
+    ok(call(&client, "traced_reasoning", looping(1, LOOP_PROBLEM)).await);
+    let (markdown, repeat) = ok(call(&client, "traced_reasoning", looping(2, "Go on.")).await);
+    assert_eq!(repeat["status"], "intervention_needed", "{markdown}");
+    assert_eq!(
+        repeat["intervention"]["type"], "circular_reasoning",
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("Intervention: circular_reasoning"),
+        "{markdown}"
+    );
+    let lux = open(scratch).await;
+    let stored = lux
+        .list_monitor_events(
+            lux.default_project(),
+            &SessionRef::ExternalId("trace-loop".into()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        stored.iter().any(|e| e.kind == "circular_reasoning"
+            && e.message == repeat["intervention"]["description"].as_str().unwrap()),
+        "the intervention is the stored event: {stored:?}"
+    );
+    client.cancel().await.ok();
+
+    // Everything is in the database.
+    let lux = open(scratch).await;
+    let project = lux.default_project();
+    let conversation: lux_core::SessionId = continuation.parse().unwrap();
+    let reference = SessionRef::Id(conversation);
+    let session = lux.get_session(project, &reference).await.unwrap();
+    assert_eq!(session.tool, "confer");
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["message", "response", "message", "response"]);
+    assert_eq!(steps[1].raw_response.as_deref(), Some(CONFER_1));
+    assert!(!steps[1].content.contains("update_synthesis"));
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    assert_eq!(calls.len(), 2);
+    let call0 = &calls[0];
+    assert_eq!(call0.status, lux_core::CallStatus::Ok);
+    assert_eq!(call0.provider, "openai_compatible");
+    assert_eq!(call0.model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        (
+            call0.input_tokens,
+            call0.output_tokens,
+            call0.cached_input_tokens,
+            call0.reasoning_tokens
+        ),
+        (1200, 300, 200, 7)
+    );
+    assert!(call0.cost.0 > 0, "priced model: {call0:?}");
+    assert!(call0.price_id.is_some());
+    assert_eq!(call0.step_id, Some(steps[1].id));
+    assert_eq!(calls[1].step_id, Some(steps[3].id));
+    let versions = lux
+        .list_synthesis_versions(project, &reference)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].step_id, Some(steps[1].id));
+    assert_eq!(versions[0].insights.len(), 1);
+
+    let reference = SessionRef::ExternalId("trace-invoices".into());
+    let session = lux.get_session(project, &reference).await.unwrap();
+    assert_eq!(session.tool, "traced_reasoning");
+    assert_eq!(session.status, lux_core::SessionStatus::Completed);
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["thought", "guidance", "thought", "guidance", "thought"]
+    );
+    let numbers: Vec<&Value> = steps
+        .iter()
+        .map(|s| &s.metadata["thought_number"])
+        .collect();
+    assert_eq!(numbers[4], 3);
+    assert_eq!(
+        steps[4].raw_response.as_deref(),
+        Some(TRACE_3),
+        "stored despite the bad update"
+    );
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.cost.0 > 0 && c.status == lux_core::CallStatus::Ok)
+    );
+    assert_eq!(calls[0].step_id, Some(steps[2].id));
+    let versions = lux
+        .list_synthesis_versions(project, &reference)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0].step_id, Some(steps[2].id));
+}
+
+async fn llm_failures_are_tool_errors_and_lose_nothing(scratch: &Scratch) {
+    let (url, _) = scripted_llm(vec![
+        completion(CONFER_1, 1200, 300, 200),
+        (
+            500,
+            r#"{"error": {"message": "upstream exploded"}}"#.to_owned(),
+        ),
+        (200, "<html>not a completion</html>".to_owned()),
+    ])
+    .await;
+    let client = spawn_with_llm(scratch, Some(&url)).await;
+    let (_, first) = ok(call(&client, "confer", json!({"message": "Why is it slow?"})).await);
+    let continuation = first["continuation_id"].as_str().unwrap().to_owned();
+    let (message, error) = tool_error(
+        call(
+            &client,
+            "confer",
+            json!({"message": "And now?", "continuation_id": continuation}),
+        )
+        .await,
+    );
+    assert_eq!(error["code"], "llm_failed", "{message}");
+    assert!(
+        message.contains("500") && message.contains("upstream exploded"),
+        "{message}"
+    );
+    let (message, error) = tool_error(
+        call(
+            &client,
+            "traced_reasoning",
+            json!({"thought": "Next.", "thought_number": 2, "total_thoughts": 3,
+                   "next_thought_needed": true, "session_id": continuation}),
+        )
+        .await,
+    );
+    assert_eq!(error["code"], "llm_failed", "{message}");
+    assert!(message.contains("not a chat completion"), "{message}");
+    client.cancel().await.ok();
+
+    let lux = open(scratch).await;
+    let project = lux.default_project();
+    let reference = SessionRef::Id(continuation.parse().unwrap());
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["message", "response", "message", "guidance"],
+        "nothing lost"
+    );
+    assert_eq!(steps[2].content, "And now?");
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    let statuses: Vec<lux_core::CallStatus> = calls.iter().map(|c| c.status).collect();
+    use lux_core::CallStatus::{Error, Ok as Done};
+    assert_eq!(statuses, [Done, Error, Error]);
+    assert!(
+        calls[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("upstream exploded")
+    );
+    assert_eq!(calls[1].step_id, Some(steps[2].id));
+    assert!(
+        calls[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a chat completion")
+    );
+    assert_eq!(calls[2].step_id, Some(steps[3].id));
+    assert_eq!((calls[1].input_tokens, calls[1].cost.0), (0, 0));
+    let versions = lux
+        .list_synthesis_versions(project, &reference)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1, "the earlier synthesis is kept");
+}
+
+async fn llm_tools_without_an_llm_say_what_to_set(scratch: &Scratch) {
+    let client = spawn_with_llm(scratch, None).await;
+    for (tool, arguments) in [
+        ("confer", json!({"message": "Hello?"})),
+        (
+            "traced_reasoning",
+            json!({"thought": "A problem.", "thought_number": 1, "total_thoughts": 2, "next_thought_needed": true}),
+        ),
+        ("biased_reasoning", json!({"query": "Is it safe?"})),
+        (
+            "planner",
+            json!({"step": "A goal.", "step_number": 1, "total_steps": 2, "next_step_required": true}),
+        ),
+    ] {
+        let (message, error) = tool_error(call(&client, tool, arguments).await);
+        assert_eq!(error["code"], "llm_not_configured", "{tool}: {message}");
+        assert!(message.contains("LUX_LLM_BASE_URL"), "{message}");
+        assert!(message.contains("OPENAI_API_KEY"), "{message}");
+    }
+    // The host-reasons tools still work, and nothing misleading was stored.
+    let (_, status) = ok(call(&client, "illumination_status", json!({})).await);
+    assert_eq!(status["sessions"], 0);
+    assert_eq!(status["llm_configured"], false);
+    client.cancel().await.ok();
+}
+
+const BIASED_QUERY: &str = "Should we move the invoice service to a new database engine?";
+const REASONING_1: &str = "The new engine is obviously faster, so moving is clearly the right \
+call; every benchmark I have seen agrees.";
+const VERDICT_1: &str = r#"```json
+{"biases": [{"bias_type": "Confirmation Bias", "severity": "high", "confidence": 0.85,
+  "explanation": "Only supporting benchmarks are considered.",
+  "evidence": "every benchmark I have seen agrees",
+  "suggestion": "Look for benchmarks of workloads like ours, including unfavourable ones."}]}
+```"#;
+const REASONING_2: &str = "Correcting step 2: benchmarks of workloads like ours are mixed; the \
+invoice service is bound by a few indexed queries, so the engine matters less than the indexes.";
+const VERDICT_2: &str = r#"{"biases": []}"#;
+const BIASED_SYNTHESIS: &str = "Do not migrate now: fix the indexes first and measure.\n\n\
+update_synthesis({\"current_understanding\": \"The engine is not the bottleneck; indexes are.\", \
+\"key_insights\": [{\"insight\": \"Missing indexes, not the engine, limit the invoice service\", \
+\"confidence\": 0.8}], \"confidence_score\": 0.8, \"clarity_score\": 0.85})";
+
+async fn biased_reasoning_checks_each_step_then_synthesises(scratch: &Scratch) {
+    let (url, seen) = scripted_llm(vec![
+        completion(REASONING_1, 400, 80, 0),
+        completion(VERDICT_1, 300, 90, 0),
+        completion(REASONING_2, 600, 90, 0),
+        completion(VERDICT_2, 320, 10, 0),
+        completion(BIASED_SYNTHESIS, 900, 120, 0),
+    ])
+    .await;
+    let client = spawn_with_llm(scratch, Some(&url)).await;
+    // No session_id: the session is named after the query, as in the original.
+    let step = json!({"query": BIASED_QUERY, "max_analysis_rounds": 2});
+    let mut replies = Vec::new();
+    for _ in 0..6 {
+        let (markdown, reply) = ok(call(&client, "biased_reasoning", step.clone()).await);
+        assert!(markdown.contains("/sessions/"), "{markdown}");
+        replies.push((markdown, reply));
+    }
+    let actions: Vec<&str> = replies
+        .iter()
+        .map(|(_, r)| r["next_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "bias_check",
+            "correction_needed",
+            "bias_check",
+            "ready_for_synthesis",
+            "complete",
+            "complete"
+        ]
+    );
+    let types: Vec<&str> = replies
+        .iter()
+        .map(|(_, r)| r["step_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "reasoning",
+            "bias_analysis",
+            "reasoning",
+            "bias_analysis",
+            "synthesis",
+            "complete"
+        ]
+    );
+    let (markdown, check) = &replies[1];
+    assert_eq!(check["bias_analysis"]["bias_detected"], true, "{markdown}");
+    assert_eq!(
+        check["bias_analysis"]["biases"][0]["bias_type"],
+        "confirmation"
+    );
+    assert_eq!(check["bias_analysis"]["step_quality"], 0.4);
+    let (_, last) = &replies[5];
+    assert_eq!(last["session_status"]["reasoning_steps"], 2);
+    assert_eq!(last["session_status"]["bias_checks"], 2);
+    assert_eq!(last["session_status"]["corrections_made"], 1);
+    assert_eq!(last["session_status"]["overall_quality"], 0.7);
+    assert_eq!(last["session_status"]["is_complete"], true);
+    assert_eq!(last["synthesis"]["version"], 1);
+    assert_eq!(replies[0].1["session_id"], last["session_id"]);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        5,
+        "a complete session asks nothing more"
+    );
+    {
+        let bodies = seen.lock().unwrap();
+        let verifier: Value = serde_json::from_str(&bodies[1]).unwrap();
+        assert_eq!(verifier["response_format"]["type"], "json_object");
+    }
+    client.cancel().await.ok();
+
+    let lux = open(scratch).await;
+    let project = lux.default_project();
+    let reference = SessionRef::Id(last["lux_session_id"].as_str().unwrap().parse().unwrap());
+    let session = lux.get_session(project, &reference).await.unwrap();
+    assert_eq!(session.tool, "biased_reasoning");
+    assert_eq!(session.status, lux_core::SessionStatus::Completed);
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "query",
+            "reasoning",
+            "bias_check",
+            "reasoning",
+            "bias_check",
+            "synthesis"
+        ]
+    );
+    assert_eq!(steps[3].metadata["correction"], true);
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    assert_eq!(calls.len(), 5);
+    assert!(calls.iter().all(|c| c.cost.0 > 0));
+    let findings = lux.list_findings(project, &reference).await.unwrap();
+    let verified: Vec<_> = findings
+        .iter()
+        .filter(|f| f.detector == "lux.llm_verifier")
+        .collect();
+    assert_eq!(verified.len(), 1, "{findings:?}");
+    assert_eq!(verified[0].step_id, Some(steps[1].id));
+    assert_eq!(verified[0].bias_type, "confirmation");
+    assert_eq!(
+        verified[0].evidence_text.as_deref(),
+        Some("every benchmark I have seen agrees")
+    );
+    let versions = lux
+        .list_synthesis_versions(project, &reference)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].step_id, Some(steps[5].id));
+}
+
+const PLAN_2: &str = "Inventory every service that reads the invoices table and how.";
+const PLAN_2_REVISED: &str = "Inventory every service and batch job that reads or writes the \
+invoices table, with its query patterns.";
+const PLAN_4: &str = "Add the (account_id, issued_at) index concurrently, behind a feature flag.\n\n\
+update_synthesis({\"current_understanding\": \"The migration is an index change, not an engine change.\", \
+\"key_insights\": [{\"insight\": \"Indexes fix the slow invoice list\", \"confidence\": 0.8}], \
+\"confidence_score\": 0.8})";
+const PLAN_5: &str = "Measure p99 before and after; roll back the flag if it regresses.";
+
+async fn planner_builds_a_stored_plan_with_revisions(scratch: &Scratch) {
+    let (url, seen) = scripted_llm(vec![
+        completion(PLAN_2, 200, 40, 0),
+        completion(PLAN_2_REVISED, 260, 50, 0),
+        completion(PLAN_4, 300, 80, 0),
+        completion(PLAN_5, 320, 40, 0),
+    ])
+    .await;
+    let client = spawn_with_llm(scratch, Some(&url)).await;
+    let plan = |n: u32, next: bool, step: &str, extra: Value| {
+        let mut arguments = json!({"step": step, "step_number": n, "total_steps": 5,
+                                   "next_step_required": next, "session_id": "plan-index"});
+        if let (Some(arguments), Value::Object(extra)) = (arguments.as_object_mut(), extra) {
+            arguments.extend(extra);
+        }
+        arguments
+    };
+    let (markdown, one) = ok(call(
+        &client,
+        "planner",
+        plan(
+            1,
+            true,
+            "Make the invoice list fast for large accounts.",
+            json!({}),
+        ),
+    )
+    .await);
+    assert_eq!(one["status"], "pause_for_deep_thinking", "{markdown}");
+    assert!(!one["required_thinking"].as_array().unwrap().is_empty());
+    assert_eq!(one["model_used"], Value::Null);
+    assert_eq!(seen.lock().unwrap().len(), 0, "step 1 makes no LLM call");
+    let (_, two) = ok(call(
+        &client,
+        "planner",
+        plan(2, true, "Start with what exists.", json!({})),
+    )
+    .await);
+    assert_eq!(two["step_content"], PLAN_2);
+    assert_eq!(two["status"], "pause_for_deep_thinking");
+    let (message, bad) = tool_error(
+        call(
+            &client,
+            "planner",
+            plan(3, true, "Revise.", json!({"is_step_revision": true})),
+        )
+        .await,
+    );
+    assert_eq!(bad["field"], "revises_step_number", "{message}");
+    let (_, three) = ok(call(
+        &client,
+        "planner",
+        plan(
+            3,
+            true,
+            "Include batch jobs too.",
+            json!({"is_step_revision": true, "revises_step_number": 2}),
+        ),
+    )
+    .await);
+    let current: Vec<&str> = three["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        current,
+        [
+            "Make the invoice list fast for large accounts.",
+            PLAN_2_REVISED
+        ],
+        "the revision replaces step 2"
+    );
+    let (markdown, four) =
+        ok(call(&client, "planner", plan(4, true, "The change.", json!({}))).await);
+    assert_eq!(four["status"], "pause_for_planner", "{markdown}");
+    assert_eq!(four["synthesis"]["version"], 1);
+    let (markdown, five) = ok(call(
+        &client,
+        "planner",
+        plan(5, false, "Verification.", json!({})),
+    )
+    .await);
+    assert_eq!(five["status"], "planning_complete", "{markdown}");
+    assert_eq!(five["planning_complete"], true);
+    assert!(
+        five["plan_summary"]
+            .as_str()
+            .unwrap()
+            .contains("Step 4: Add the (account_id, issued_at) index"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("Continuation ID: plan-index"),
+        "{markdown}"
+    );
+    client.cancel().await.ok();
+
+    let lux = open(scratch).await;
+    let project = lux.default_project();
+    let reference = SessionRef::ExternalId("plan-index".into());
+    let session = lux.get_session(project, &reference).await.unwrap();
+    assert_eq!(session.tool, "planner");
+    assert_eq!(session.status, lux_core::SessionStatus::Completed);
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "plan", "guidance", "plan", "guidance", "plan", "guidance", "plan", "guidance", "plan"
+        ]
+    );
+    assert!(steps[4].is_revision);
+    assert_eq!(steps[4].revises_step, Some(steps[2].step_number));
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    assert_eq!(calls.len(), 4);
+    assert!(calls.iter().all(|c| c.cost.0 > 0 && c.input_tokens > 0));
+    let versions = lux
+        .list_synthesis_versions(project, &reference)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].step_id, Some(steps[6].id));
 }
