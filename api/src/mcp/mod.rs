@@ -79,7 +79,11 @@ impl McpSettings {
     }
 
     pub(crate) fn session_url(&self, session: &Session) -> String {
-        format!("{}/sessions/{}", self.public_url, session.id)
+        self.session_id_url(session.id)
+    }
+
+    pub(crate) fn session_id_url(&self, session: lux_core::SessionId) -> String {
+        format!("{}/sessions/{}", self.public_url, session)
     }
 }
 

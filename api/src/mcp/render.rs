@@ -338,6 +338,93 @@ pub(super) fn session_list(page: &Page<Session>, settings: &McpSettings) -> Call
     reply(out, structured)
 }
 
+pub(super) fn search_hits(
+    query: &str,
+    hits: &[lux_core::SearchHit],
+    settings: &McpSettings,
+) -> CallToolResult {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Search: {}\n", cell(query));
+    if hits.is_empty() {
+        let _ = writeln!(out, "No stored reasoning matches.");
+    }
+    for hit in hits {
+        // Snippets mark matches with <mark>; Markdown shows them bold.
+        let snippet = hit.snippet.replace("<mark>", "**").replace("</mark>", "**");
+        let _ = writeln!(
+            out,
+            "- [`{}`]({}) {} {}: {}",
+            hit.session_id,
+            settings.session_id_url(hit.session_id),
+            hit.kind.as_str(),
+            hit.number,
+            snippet.replace('\n', " ")
+        );
+    }
+    let structured = json!({
+        "query": query,
+        "hits": hits.iter().map(|hit| json!({
+            "session_id": hit.session_id,
+            "kind": hit.kind.as_str(),
+            "number": hit.number,
+            "id": hit.id,
+            "snippet": hit.snippet,
+            "rank": hit.rank,
+            "created_at": hit.created_at,
+            "dashboard_url": settings.session_id_url(hit.session_id),
+        })).collect::<Vec<_>>(),
+    });
+    reply(out, structured)
+}
+
+pub(super) fn session_summary(
+    session: &Session,
+    summary: &lux_core::SessionSummary,
+    settings: &McpSettings,
+) -> CallToolResult {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Session analytics: {}\n",
+        cell(session.title.as_deref().unwrap_or(&session.tool))
+    );
+    let _ = writeln!(out, "- Status: {}", summary.status);
+    let _ = writeln!(
+        out,
+        "- Steps: {} · synthesis versions: {}",
+        summary.steps, summary.synthesis_versions
+    );
+    let _ = writeln!(
+        out,
+        "- Model calls: {} ({} failed) · cost: {}",
+        summary.model_calls, summary.failed_calls, summary.cost
+    );
+    let _ = writeln!(
+        out,
+        "- Findings: {} · alerts: {}",
+        summary.findings, summary.alerts
+    );
+    let _ = writeln!(
+        out,
+        "- Duration: {:.1} s",
+        summary.duration_ms as f64 / 1000.0
+    );
+    if let Some(confidence) = summary.final_confidence {
+        let _ = writeln!(out, "- Final confidence: {confidence:.2}");
+    }
+    let _ = writeln!(
+        out,
+        "\nSession: `{}` · {}",
+        session.id,
+        settings.session_url(session)
+    );
+    let mut structured = serde_json::to_value(summary).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut structured {
+        map.insert("dashboard_url".into(), json!(settings.session_url(session)));
+    }
+    reply(out, structured)
+}
+
 pub(super) struct SessionDetail<'a> {
     pub(super) session: &'a Session,
     pub(super) steps: &'a [Step],

@@ -94,6 +94,22 @@ pub(crate) struct ListSessions {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct SearchReasoning {
+    /// Words to look for in stored steps and syntheses (any language; no query syntax needed).
+    query: String,
+    /// Only this session: a Lux session id or your own session id.
+    session_id: Option<String>,
+    /// How many hits (1 to 50, default 10).
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct SessionAnalytics {
+    /// A Lux session id or your own session id.
+    session_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct GetSession {
     /// A Lux session id or your own session id.
     session_id: String,
@@ -414,6 +430,71 @@ impl LuxMcp {
             .list_sessions(caller.project, &filter, &page)
             .await?;
         Ok(render::session_list(&page, &self.settings))
+    }
+
+    /// Full-text search over past reasoning: stored steps and synthesis versions, best first.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn search_reasoning(
+        &self,
+        Parameters(Args(args)): Parameters<Args<SearchReasoning>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        let args = args?;
+        let caller = self.caller(&context, Scope::Read)?;
+        let limit = args.limit.unwrap_or(10);
+        if !(1..=50).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("must be between 1 and 50, got {limit}"),
+            ));
+        }
+        let session_id = match args.session_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(self.find_session(caller.project, name).await?.id),
+        };
+        let filter = lux_core::SearchFilter {
+            session_id,
+            ..lux_core::SearchFilter::default()
+        };
+        let page = self
+            .lux
+            .search(
+                caller.project,
+                &args.query,
+                &filter,
+                &PageRequest::first(limit),
+            )
+            .await
+            .map_err(|error| match error {
+                lux_core::Error::Invalid { reason, .. } => ToolError::invalid("query", reason),
+                other => other.into(),
+            })?;
+        Ok(render::search_hits(
+            &args.query,
+            &page.items,
+            &self.settings,
+        ))
+    }
+
+    /// Figures of one session: steps, duration, tokens, cost, findings, alerts, final confidence.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn session_analytics(
+        &self,
+        Parameters(Args(args)): Parameters<Args<SessionAnalytics>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        let args = args?;
+        let caller = self.caller(&context, Scope::Read)?;
+        let name = args.session_id.trim();
+        if name.is_empty() {
+            return Err(ToolError::invalid("session_id", "must not be empty"));
+        }
+        let session = self.find_session(caller.project, name).await?;
+        let summary = self
+            .lux
+            .session_summary(caller.project, &SessionRef::Id(session.id))
+            .await?;
+        Ok(render::session_summary(&session, &summary, &self.settings))
     }
 
     /// One stored session: its steps, latest synthesis, bias findings and monitor alerts.

@@ -95,7 +95,90 @@ cli_tests!(
     llm_tools_without_an_llm_say_what_to_set,
     biased_reasoning_checks_each_step_then_synthesises,
     planner_builds_a_stored_plan_with_revisions,
+    search_and_analytics_tools_read_stored_reasoning,
 );
+
+async fn search_and_analytics_tools_read_stored_reasoning(scratch: &Scratch) {
+    let (client, _) = spawn(scratch).await;
+    ok(call(
+        &client,
+        "sequential_thinking",
+        thought(
+            1,
+            2,
+            true,
+            "The flamegraph shows tokenizer contention in the ingest path.",
+        ),
+    )
+    .await);
+    ok(call(
+        &client,
+        "sequential_thinking",
+        thought(
+            2,
+            2,
+            false,
+            "Sharing one tokenizer per batch removes the contention.",
+        ),
+    )
+    .await);
+
+    let (markdown, summary) = ok(call(
+        &client,
+        "session_analytics",
+        json!({"session_id": "design-review-1"}),
+    )
+    .await);
+    assert_eq!(summary["steps"], 2, "{markdown}");
+    assert_eq!(summary["status"], "completed", "{summary}");
+    let session_id = summary["session_id"]
+        .as_str()
+        .expect("the Lux session id")
+        .to_owned();
+    assert!(markdown.contains(&session_id), "{markdown}");
+    let (_, error) = tool_error(
+        call(
+            &client,
+            "session_analytics",
+            json!({"session_id": "nobody"}),
+        )
+        .await,
+    );
+    assert!(error["code"].is_string(), "{error}");
+
+    let (markdown, found) = ok(call(
+        &client,
+        "search_reasoning",
+        json!({"query": "tokenizer contention"}),
+    )
+    .await);
+    let hits = found["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 2, "{markdown}");
+    assert!(
+        hits.iter()
+            .all(|hit| hit["session_id"] == session_id.as_str()),
+        "{found}"
+    );
+    assert!(
+        markdown.contains("**tokenizer**"),
+        "matches are marked: {markdown}"
+    );
+    let (_, none) = ok(call(&client, "search_reasoning", json!({"query": "kubernetes"})).await);
+    assert!(none["hits"].as_array().unwrap().is_empty());
+    let (_, error) =
+        tool_error(call(&client, "search_reasoning", json!({"query": "*** \"\" ()"})).await);
+    assert_eq!(error["field"], "query", "{error}");
+    let (_, error) = tool_error(
+        call(
+            &client,
+            "search_reasoning",
+            json!({"query": "x", "limit": 500}),
+        )
+        .await,
+    );
+    assert_eq!(error["field"], "limit", "{error}");
+    client.cancel().await.ok();
+}
 
 async fn sequential_thinking_survives_a_killed_server(scratch: &Scratch) {
     let (client, pid) = spawn(scratch).await;
