@@ -14,6 +14,8 @@ pub(crate) enum BenchCommand {
     Ingest(IngestArgs),
     /// REST cost and capacity: ingest over HTTP vs. direct, and GET load (req/s, p50, p99).
     Http(super::bench_http::HttpArgs),
+    /// Latency of a `sequential_thinking` call over stdio (median, p99) vs. the in-process write.
+    Mcp(super::bench_mcp::McpArgs),
     /// Precision and recall of the monitor and built-in detectors per signal on a labelled set.
     Detect(DetectArgs),
 }
@@ -82,6 +84,7 @@ pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::
         BenchCommand::Ingest(args) => args,
         BenchCommand::Detect(args) => return run_detect(args).await,
         BenchCommand::Http(args) => return super::bench_http::run(args).await,
+        BenchCommand::Mcp(args) => return super::bench_mcp::run(args).await,
     };
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");

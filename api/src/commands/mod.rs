@@ -4,6 +4,7 @@ pub(crate) mod analyze;
 pub(crate) mod apikey;
 pub(crate) mod bench;
 pub(crate) mod bench_http;
+pub(crate) mod bench_mcp;
 pub(crate) mod demo;
 pub(crate) mod mcp;
 pub(crate) mod migrate;

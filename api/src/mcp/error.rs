@@ -57,6 +57,22 @@ impl ToolError {
         }
     }
 
+    /// The same failure as a JSON-RPC error, for requests that are not tool calls (resources).
+    pub(crate) fn into_protocol_error(self) -> rmcp::ErrorData {
+        let text = self.text();
+        let data = Some(json!({
+            "code": self.code,
+            "field": self.field,
+            "message": self.message,
+        }));
+        match self.code {
+            "not_found" => rmcp::ErrorData::resource_not_found(text, data),
+            "invalid" => rmcp::ErrorData::invalid_params(text, data),
+            "forbidden" => rmcp::ErrorData::invalid_request(text, data),
+            _ => rmcp::ErrorData::internal_error(text, data),
+        }
+    }
+
     pub(crate) fn into_result(self) -> CallToolResult {
         let mut result = CallToolResult::error(vec![ContentBlock::text(self.text())]);
         result.structured_content = Some(json!({

@@ -7,10 +7,12 @@
 
 mod args;
 mod biased;
+mod data_tools;
 mod error;
 mod llm_tools;
 mod planner;
 mod render;
+mod resources;
 mod tools;
 
 use std::sync::Arc;
@@ -22,7 +24,10 @@ use poem::endpoint::TowerCompatExt;
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -112,6 +117,7 @@ impl LuxMcp {
             + Self::llm_tool_router()
             + Self::biased_tool_router()
             + Self::planner_tool_router()
+            + Self::data_tool_router()
     }
 
     /// Whether the caller is the local user (stdio), who may name files on this machine.
@@ -182,13 +188,48 @@ impl LuxMcp {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for LuxMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("lux", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Lux: metacognitive reasoning tools whose every step is stored. Pass the \
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("lux", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Lux: metacognitive reasoning tools whose every step is stored. Pass the \
                  `session_id` from a reply to continue a session; each reply links to the \
-                 session in the Lux dashboard.",
-            )
+                 session in the Lux dashboard. Stored sessions are also resources: \
+                 `lux://sessions/{session_id}`.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, rmcp::ErrorData> {
+        self.session_resources(request, &context)
+            .await
+            .map_err(ToolError::into_protocol_error)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, rmcp::ErrorData> {
+        Ok(Self::session_resource_templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, rmcp::ErrorData> {
+        self.read_session_resource(&request, &context)
+            .await
+            .map(ReadResourceResponse::from)
+            .map_err(ToolError::into_protocol_error)
     }
 }
 

@@ -435,6 +435,11 @@ pub(super) struct SessionDetail<'a> {
 
 impl SessionDetail<'_> {
     pub(super) fn render(&self, settings: &McpSettings) -> CallToolResult {
+        reply(self.markdown(settings), self.structured(settings))
+    }
+
+    /// The session as the original server's Markdown, with its link.
+    pub(super) fn markdown(&self, settings: &McpSettings) -> String {
         let session = self.session;
         let mut out = String::new();
         let title = session.title.as_deref().unwrap_or("(untitled)");
@@ -490,8 +495,13 @@ impl SessionDetail<'_> {
             }
         }
         footer(&mut out, session, settings);
-        let structured = json!({
-            "session": session_json(session, settings),
+        out
+    }
+
+    /// The same facts for programs, with every step's full text.
+    pub(super) fn structured(&self, settings: &McpSettings) -> Value {
+        json!({
+            "session": session_json(self.session, settings),
             "steps": self.steps.iter().map(|step| json!({
                 "step_number": step.step_number,
                 "kind": step.kind,
@@ -511,7 +521,6 @@ impl SessionDetail<'_> {
             "monitor_events": self.events.iter().map(|e| json!({
                 "kind": e.kind, "severity": e.severity.as_str(), "message": e.message,
             })).collect::<Vec<_>>(),
-        });
-        reply(out, structured)
+        })
     }
 }

@@ -118,3 +118,29 @@ fn an_unreachable_postgres_fails_fast_with_one_line() {
         "passwords never reach messages: {stderr}"
     );
 }
+
+/// `lux bench mcp` drives a real `lux mcp` child and prints comparable figures for both paths.
+#[test]
+fn bench_mcp_prints_latencies_of_both_paths() {
+    let scratch = Scratch::sqlite();
+    let out = scratch.ok(&["bench", "mcp", "--calls", "20", "--thoughts", "4"]);
+    let figure = |line: &str, name: &str| -> f64 {
+        let after = line.split(name).nth(1).expect(name).trim_start();
+        after
+            .split_whitespace()
+            .next()
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} figure in {line:?}"))
+    };
+    for path in ["stdio sequential_thinking", "in-process append_step"] {
+        let line = out
+            .lines()
+            .find(|line| line.starts_with(path))
+            .unwrap_or_else(|| panic!("no {path} line in {out}"));
+        let (median, p99) = (figure(line, "median"), figure(line, "p99"));
+        assert!(median > 0.0 && p99 >= median, "{line}");
+    }
+    assert!(out.contains("ratio stdio/in-process: median"), "{out}");
+    let refused = scratch.fails(&["bench", "mcp", "--calls", "0"]);
+    assert!(refused.contains("--calls"), "{refused}");
+}

@@ -4,8 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lux_core::services::patterns::PatternQuery;
 use lux_core::{DatabaseOptions, Lux, SessionRef};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ReadResourceRequestParams, ReadResourceResult,
+    ResourceContents,
+};
 use rmcp::service::RunningService;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
@@ -96,7 +100,51 @@ cli_tests!(
     biased_reasoning_checks_each_step_then_synthesises,
     planner_builds_a_stored_plan_with_revisions,
     search_and_analytics_tools_read_stored_reasoning,
+    find_patterns_reports_what_core_mines,
 );
+
+async fn find_patterns_reports_what_core_mines(scratch: &Scratch) {
+    let lux = open_migrated(scratch).await;
+    let project = lux.default_project();
+    let options = lux_core::demo::DemoOptions {
+        sessions: 30,
+        seed: 7,
+    };
+    lux.fill_demo(project, &options).await.unwrap();
+    let mut expected = lux
+        .find_patterns(project, &PatternQuery::default())
+        .await
+        .unwrap();
+    assert!(expected.patterns.len() > 3, "{expected:?}");
+    expected.patterns.truncate(3);
+
+    let (client, _) = spawn(scratch).await;
+    let (markdown, report) = ok(call(&client, "find_patterns", json!({"limit": 3})).await);
+    assert_eq!(report, serde_json::to_value(&expected).unwrap());
+    assert!(
+        markdown.contains(&expected.patterns[0].pattern.title),
+        "{markdown}"
+    );
+    assert!(markdown.contains("across 30 sessions"), "{markdown}");
+
+    // Filters reach the service: a tool no session used leaves nothing to mine.
+    let (_, none) = ok(call(&client, "find_patterns", json!({"tool": "no-such-tool"})).await);
+    assert_eq!(none["sessions_examined"], 0);
+    assert_eq!(none["patterns"], json!([]));
+
+    for (arguments, field) in [
+        (json!({"limit": 0}), "limit"),
+        (json!({"sessions": 100000}), "sessions"),
+        (json!({"min_support": 0}), "min_support"),
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"status": "sleeping"}), "status"),
+        (json!({"limit": "many"}), "limit"),
+    ] {
+        let (text, error) = tool_error(call(&client, "find_patterns", arguments).await);
+        assert_eq!(error["field"], field, "{text}");
+    }
+    client.cancel().await.ok();
+}
 
 async fn search_and_analytics_tools_read_stored_reasoning(scratch: &Scratch) {
     let (client, _) = spawn(scratch).await;
@@ -177,7 +225,61 @@ async fn search_and_analytics_tools_read_stored_reasoning(scratch: &Scratch) {
         .await,
     );
     assert_eq!(error["field"], "limit", "{error}");
+
+    // The same session as a resource, listed and read by its URI or by the client's session id.
+    let uri = format!("lux://sessions/{session_id}");
+    let resources = client.list_all_resources().await.unwrap();
+    assert!(
+        resources.iter().any(|resource| resource.uri == uri),
+        "{resources:?}"
+    );
+    let templates = client.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates[0].uri_template, "lux://sessions/{session_id}");
+    for name in [session_id.as_str(), "design-review-1"] {
+        let read = client
+            .read_resource(ReadResourceRequestParams::new(format!(
+                "lux://sessions/{name}"
+            )))
+            .await
+            .unwrap();
+        let (markdown, json) = resource_texts(&read);
+        assert!(markdown.contains("tokenizer contention"), "{markdown}");
+        assert!(markdown.contains(&session_id), "{markdown}");
+        let json: Value = serde_json::from_str(&json).unwrap();
+        let steps = json["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2, "{json}");
+        assert_eq!(
+            steps[1]["content"],
+            "Sharing one tokenizer per batch removes the contention."
+        );
+    }
+    for bad in [
+        "lux://sessions/nobody",
+        "lux://elsewhere/1",
+        "lux://sessions/",
+    ] {
+        let refused = client
+            .read_resource(ReadResourceRequestParams::new(bad))
+            .await;
+        assert!(refused.is_err(), "{bad} was read");
+    }
     client.cancel().await.ok();
+}
+
+/// The Markdown and JSON contents of a session resource.
+fn resource_texts(read: &ReadResourceResult) -> (String, String) {
+    let text_of = |mime: &str| {
+        read.contents
+            .iter()
+            .find_map(|contents| match contents {
+                ResourceContents::TextResourceContents {
+                    mime_type, text, ..
+                } if mime_type.as_deref() == Some(mime) => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {mime} contents in {read:?}"))
+    };
+    (text_of("text/markdown"), text_of("application/json"))
 }
 
 async fn sequential_thinking_survives_a_killed_server(scratch: &Scratch) {
@@ -467,6 +569,12 @@ async fn streamable_http_serves_the_same_tools() {
     }
     let (_, bad) = tool_error(call(&client, "sequential_thinking", json!({"thought": "x"})).await);
     assert_eq!(bad["field"], "thought_number");
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("lux://sessions/over-http"))
+        .await
+        .unwrap();
+    let (markdown, _) = resource_texts(&read);
+    assert!(markdown.contains("Thought 2 over HTTP"), "{markdown}");
     client.cancel().await.ok();
 
     let steps = lux

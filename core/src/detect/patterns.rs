@@ -110,3 +110,101 @@ impl PatternMiner for RecurringBiasMiner {
         Ok(patterns)
     }
 }
+
+/// Concepts whose sessions show a bias or monitor signal more often than the project's sessions
+/// do overall: "sessions about `cache` show `anchoring`" is a lead a reviewer can act on.
+#[derive(Debug, Clone)]
+pub struct ConceptSignalMiner {
+    /// Fewest sessions that must share the concept and the signal.
+    pub min_support: u32,
+    /// Least lift: P(signal | concept) / P(signal).
+    pub min_lift: f64,
+}
+
+impl Default for ConceptSignalMiner {
+    fn default() -> Self {
+        ConceptSignalMiner {
+            min_support: 3,
+            min_lift: 1.5,
+        }
+    }
+}
+
+#[async_trait]
+impl PatternMiner for ConceptSignalMiner {
+    fn name(&self) -> &str {
+        "lux.concept_signal"
+    }
+
+    fn version(&self) -> &str {
+        "1.0.0"
+    }
+
+    async fn mine(&self, digests: &[SessionDigest]) -> Result<Vec<MinedPattern>, DetectorError> {
+        let total = digests.len();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let mut with_signal: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut with_concept: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut both: BTreeMap<(&str, &str), Vec<SessionId>> = BTreeMap::new();
+        for digest in digests {
+            let signals: Vec<&str> = digest
+                .bias_counts
+                .iter()
+                .chain(&digest.monitor_counts)
+                .filter(|(_, count)| **count > 0)
+                .map(|(signal, _)| signal.as_str())
+                .collect();
+            for signal in &signals {
+                *with_signal.entry(signal).or_default() += 1;
+            }
+            for concept in &digest.top_concepts {
+                *with_concept.entry(concept).or_default() += 1;
+                for signal in &signals {
+                    both.entry((concept, signal))
+                        .or_default()
+                        .push(digest.session_id);
+                }
+            }
+        }
+        let mut patterns: Vec<MinedPattern> = both
+            .into_iter()
+            .filter(|(_, sessions)| sessions.len() as u32 >= self.min_support.max(1))
+            .filter_map(|((concept, signal), sessions)| {
+                let support = sessions.len() as u32;
+                let concept_sessions = f64::from(with_concept[concept]);
+                let signal_sessions = f64::from(with_signal[signal]);
+                let given_concept = f64::from(support) / concept_sessions;
+                let overall = signal_sessions / total as f64;
+                let lift = given_concept / overall;
+                (lift >= self.min_lift).then(|| MinedPattern {
+                    kind: "concept_signal".into(),
+                    title: format!(
+                        "{signal} in {support} of {} sessions about `{concept}` ({:.0}% vs {:.0}% overall)",
+                        with_concept[concept],
+                        given_concept * 100.0,
+                        overall * 100.0
+                    ),
+                    support,
+                    score: given_concept,
+                    session_ids: sessions,
+                    data: serde_json::json!({
+                        "concept": concept,
+                        "signal": signal,
+                        "concept_sessions": with_concept[concept],
+                        "signal_sessions": with_signal[signal],
+                        "lift": lift,
+                    }),
+                })
+            })
+            .collect();
+        patterns.sort_by(|a, b| {
+            b.support
+                .cmp(&a.support)
+                .then_with(|| b.score.total_cmp(&a.score))
+                .then_with(|| a.title.cmp(&b.title))
+        });
+        Ok(patterns)
+    }
+}

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod findings;
 pub mod ingest;
+pub mod patterns;
 pub mod projects;
 pub mod search;
 pub mod sessions;

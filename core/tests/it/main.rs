@@ -10,6 +10,7 @@ mod ingest;
 mod live;
 mod llm;
 mod migrations;
+mod patterns;
 mod search;
 mod sessions;
 mod steps;
