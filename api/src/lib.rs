@@ -37,6 +37,10 @@ enum Command {
     Migrate(commands::migrate::MigrateArgs),
     /// Fill the database with realistic sample sessions.
     Demo(commands::demo::DemoArgs),
+    /// Export a dataset as CSV, JSON or JSONL (streamed; a progress bar on a terminal).
+    Export(commands::export::ExportArgs),
+    /// Import a Lux JSON or JSONL export (idempotent; bad lines are reported).
+    Import(commands::import::ImportArgs),
     /// List and show stored sessions.
     #[command(subcommand)]
     Sessions(commands::sessions::SessionsCommand),
@@ -45,6 +49,9 @@ enum Command {
     Apikey(commands::apikey::ApiKeyCommand),
     /// Print the REST API's OpenAPI spec (JSON).
     Openapi,
+    /// Analytics reports: overview, costs, models, bias-rates, monitor, recommendations.
+    #[command(subcommand)]
+    Analytics(commands::analytics::AnalyticsCommand),
     /// Re-run the current detectors and monitor over stored sessions.
     Analyze(commands::analyze::AnalyzeArgs),
     /// Measure write throughput against a bare-insert baseline, or detector quality on the eval set.
@@ -85,9 +92,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mcp => commands::mcp::run(&cli.global).await,
         Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
         Command::Demo(args) => commands::demo::run(&cli.global, args).await,
+        Command::Export(args) => commands::export::run(&cli.global, args).await,
+        Command::Import(args) => commands::import::run(&cli.global, args).await,
         Command::Sessions(command) => commands::sessions::run(&cli.global, command).await,
         Command::Bench(command) => commands::bench::run(&cli.global, command).await,
         Command::Analyze(args) => commands::analyze::run(&cli.global, args).await,
+        Command::Analytics(command) => commands::analytics::run(&cli.global, command).await,
         Command::Apikey(command) => commands::apikey::run(&cli.global, command).await,
         Command::Openapi => {
             println!("{}", rest::spec_json());

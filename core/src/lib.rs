@@ -5,6 +5,7 @@
 //! once committed.
 
 pub mod bench;
+pub mod bulk;
 pub mod clock;
 pub mod demo;
 pub mod detect;

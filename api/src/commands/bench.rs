@@ -16,6 +16,8 @@ pub(crate) enum BenchCommand {
     Http(super::bench_http::HttpArgs),
     /// Latency of a `sequential_thinking` call over stdio (median, p99) vs. the in-process write.
     Mcp(super::bench_mcp::McpArgs),
+    /// Dashboard queries, search and exports at scale (default 1M steps): p50/p95, rows/s, peak RSS.
+    Analytics(super::bench_analytics::AnalyticsArgs),
     /// Precision and recall of the monitor and built-in detectors per signal on a labelled set.
     Detect(DetectArgs),
 }
@@ -85,6 +87,7 @@ pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::
         BenchCommand::Detect(args) => return run_detect(args).await,
         BenchCommand::Http(args) => return super::bench_http::run(args).await,
         BenchCommand::Mcp(args) => return super::bench_mcp::run(args).await,
+        BenchCommand::Analytics(args) => return super::bench_analytics::run(args).await,
     };
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");

@@ -1,11 +1,15 @@
 //! One module per `lux` subcommand: argument parsing and terminal output only; the work is in `lux-core`.
 
+pub(crate) mod analytics;
 pub(crate) mod analyze;
 pub(crate) mod apikey;
 pub(crate) mod bench;
+pub(crate) mod bench_analytics;
 pub(crate) mod bench_http;
 pub(crate) mod bench_mcp;
 pub(crate) mod demo;
+pub(crate) mod export;
+pub(crate) mod import;
 pub(crate) mod mcp;
 pub(crate) mod migrate;
 pub(crate) mod serve;

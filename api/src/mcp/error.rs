@@ -39,6 +39,10 @@ impl ToolError {
         }
     }
 
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.code == "not_found"
+    }
+
     /// Core names its own fields (`content`, `revises_step`); a tool reports its parameter names.
     pub(crate) fn renamed(mut self, aliases: &[(&str, &str)]) -> Self {
         if let Some(field) = &self.field

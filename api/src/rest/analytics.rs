@@ -85,6 +85,22 @@ pub(crate) struct OverviewDto {
     pub(crate) series: Vec<DailyActivityDto>,
 }
 
+impl From<Overview> for OverviewDto {
+    fn from(overview: Overview) -> Self {
+        OverviewDto {
+            totals: overview.totals.into(),
+            series: overview
+                .series
+                .into_iter()
+                .map(|day| DailyActivityDto {
+                    day: day.day,
+                    counts: day.counts.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub(crate) enum CostGroupDto {
@@ -155,6 +171,16 @@ pub(crate) struct CostReportDto {
     pub(crate) total: CostRowDto,
 }
 
+impl From<CostReport> for CostReportDto {
+    fn from(report: CostReport) -> Self {
+        CostReportDto {
+            group_by: report.group_by.into(),
+            rows: report.rows.into_iter().map(Into::into).collect(),
+            total: report.total.into(),
+        }
+    }
+}
+
 /// Nearest-rank latency percentiles in milliseconds, over calls of every status.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct LatencyDto {
@@ -165,6 +191,7 @@ pub(crate) struct LatencyDto {
 
 /// Performance and cost of one model.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ModelStatsDto {
     pub(crate) model: String,
     pub(crate) model_calls: i64,
@@ -176,6 +203,37 @@ pub(crate) struct ModelStatsDto {
     pub(crate) tokens: TokensDto,
     /// Cost in nano-USD, exact.
     pub(crate) cost_nusd: i64,
+    /// Steps in scope of the sessions using the model (its main model or any call to it),
+    /// whoever wrote them.
+    pub(crate) steps: i64,
+    /// Findings in scope of those sessions.
+    pub(crate) findings: i64,
+    /// Mean confidence of those steps that state one; absent when none does.
+    pub(crate) mean_step_confidence: Option<f64>,
+    /// The bias rate of those sessions: `findings * 100 / steps`.
+    pub(crate) findings_per_100_steps: f64,
+}
+
+impl From<ModelStats> for ModelStatsDto {
+    fn from(stats: ModelStats) -> Self {
+        ModelStatsDto {
+            model: stats.model,
+            model_calls: stats.model_calls,
+            failed_calls: stats.failed_calls,
+            error_rate: stats.error_rate,
+            latency_ms: LatencyDto {
+                p50: stats.latency_ms.p50,
+                p95: stats.latency_ms.p95,
+                p99: stats.latency_ms.p99,
+            },
+            tokens: stats.tokens.into(),
+            cost_nusd: stats.cost.0,
+            steps: stats.steps,
+            findings: stats.findings,
+            mean_step_confidence: stats.mean_step_confidence,
+            findings_per_100_steps: stats.findings_per_100_steps,
+        }
+    }
 }
 
 /// Models, most used first.
@@ -191,6 +249,10 @@ pub(crate) enum BiasGroupDto {
     Severity,
     Detector,
     Day,
+    /// The session's main model; sessions without one are keyed `(none)`.
+    Model,
+    /// The session's tool.
+    Tool,
 }
 
 impl From<BiasGroupDto> for BiasGroup {
@@ -200,6 +262,8 @@ impl From<BiasGroupDto> for BiasGroup {
             BiasGroupDto::Severity => BiasGroup::Severity,
             BiasGroupDto::Detector => BiasGroup::Detector,
             BiasGroupDto::Day => BiasGroup::Day,
+            BiasGroupDto::Model => BiasGroup::Model,
+            BiasGroupDto::Tool => BiasGroup::Tool,
         }
     }
 }
@@ -211,6 +275,8 @@ impl From<BiasGroup> for BiasGroupDto {
             BiasGroup::Severity => BiasGroupDto::Severity,
             BiasGroup::Detector => BiasGroupDto::Detector,
             BiasGroup::Day => BiasGroupDto::Day,
+            BiasGroup::Model => BiasGroupDto::Model,
+            BiasGroup::Tool => BiasGroupDto::Tool,
         }
     }
 }
@@ -218,14 +284,14 @@ impl From<BiasGroup> for BiasGroupDto {
 /// Bias findings of one group against the steps and sessions in scope.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct BiasRateRowDto {
-    /// The bias type, severity, detector or `YYYY-MM-DD` day; `all` on the total.
+    /// The bias type, severity, detector, `YYYY-MM-DD` day, model or tool; `all` on the total.
     pub(crate) key: String,
     pub(crate) findings: i64,
     /// Distinct sessions with a finding of this group.
     pub(crate) sessions_affected: i64,
-    /// Steps in scope (by day: of that day).
+    /// Steps in scope (by day, model or tool: of that group).
     pub(crate) steps: i64,
-    /// Sessions with a step or finding in scope (by day: on that day).
+    /// Sessions with a step or finding in scope (by day, model or tool: of that group).
     pub(crate) sessions: i64,
     pub(crate) findings_per_100_steps: f64,
     /// `sessions_affected / sessions`.
@@ -252,6 +318,193 @@ pub(crate) struct BiasRateReportDto {
     pub(crate) group_by: BiasGroupDto,
     pub(crate) rows: Vec<BiasRateRowDto>,
     pub(crate) total: BiasRateRowDto,
+}
+
+impl From<BiasRateReport> for BiasRateReportDto {
+    fn from(report: BiasRateReport) -> Self {
+        BiasRateReportDto {
+            group_by: report.group_by.into(),
+            rows: report.rows.into_iter().map(Into::into).collect(),
+            total: report.total.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum MonitorGroupDto {
+    /// The alert kind (`circular_reasoning`, `distractor_fixation`, …).
+    Kind,
+    Day,
+}
+
+impl From<MonitorGroupDto> for MonitorGroup {
+    fn from(group: MonitorGroupDto) -> Self {
+        match group {
+            MonitorGroupDto::Kind => MonitorGroup::Kind,
+            MonitorGroupDto::Day => MonitorGroup::Day,
+        }
+    }
+}
+
+/// Alerts per severity.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct SeverityCountsDto {
+    pub(crate) none: i64,
+    pub(crate) low: i64,
+    pub(crate) medium: i64,
+    pub(crate) high: i64,
+    pub(crate) critical: i64,
+}
+
+/// Monitor alerts of one group against the steps and sessions in scope.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct MonitorRowDto {
+    /// The alert kind or `YYYY-MM-DD` day; `all` on the total.
+    pub(crate) key: String,
+    pub(crate) alerts: i64,
+    /// Distinct sessions with an alert of this group.
+    pub(crate) sessions_affected: i64,
+    /// Steps in scope (by day: of that day).
+    pub(crate) steps: i64,
+    /// Sessions with a step or alert in scope (by day: on that day).
+    pub(crate) sessions: i64,
+    pub(crate) alerts_per_100_steps: f64,
+    /// `sessions_affected / sessions`.
+    pub(crate) session_share: f64,
+    pub(crate) by_severity: SeverityCountsDto,
+}
+
+impl From<MonitorRow> for MonitorRowDto {
+    fn from(row: MonitorRow) -> Self {
+        let severity = row.by_severity;
+        MonitorRowDto {
+            key: row.key,
+            alerts: row.alerts,
+            sessions_affected: row.sessions_affected,
+            steps: row.steps,
+            sessions: row.sessions,
+            alerts_per_100_steps: row.alerts_per_100_steps,
+            session_share: row.session_share,
+            by_severity: SeverityCountsDto {
+                none: severity.none,
+                low: severity.low,
+                medium: severity.medium,
+                high: severity.high,
+                critical: severity.critical,
+            },
+        }
+    }
+}
+
+/// Monitor alerts by group: most alerts first (by day: oldest first).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct MonitorReportDto {
+    pub(crate) group_by: MonitorGroupDto,
+    pub(crate) rows: Vec<MonitorRowDto>,
+    pub(crate) total: MonitorRowDto,
+}
+
+impl From<MonitorReport> for MonitorReportDto {
+    fn from(report: MonitorReport) -> Self {
+        MonitorReportDto {
+            group_by: match report.group_by {
+                MonitorGroup::Kind => MonitorGroupDto::Kind,
+                MonitorGroup::Day => MonitorGroupDto::Day,
+            },
+            rows: report.rows.into_iter().map(Into::into).collect(),
+            total: report.total.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+// `switch_model`, `slow_model`, `failing_model` read best whole on the wire.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum RecommendationKindDto {
+    /// A cheaper model's sessions reached similar confidence and a similar or lower bias rate.
+    SwitchModel,
+    /// The model's p95 latency is more than 2× the median of the models' p95 latencies.
+    SlowModel,
+    /// More than 10% of the model's calls failed.
+    FailingModel,
+}
+
+/// The figures a recommendation rests on.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub(crate) struct RecommendationEvidenceDto {
+    /// The model the advice is about, as `/analytics/models` reports it.
+    pub(crate) model: ModelStatsDto,
+    /// The cheaper model to switch to.
+    pub(crate) alternative: Option<ModelStatsDto>,
+    /// Nearest-rank median of the p95 latencies of the models in scope with at least 10 calls.
+    pub(crate) project_median_p95_ms: i64,
+    /// The model's tokens in scope priced at the alternative's price in force now, in nano-USD.
+    pub(crate) repriced_cost_nusd: Option<i64>,
+}
+
+/// One piece of advice.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub(crate) struct RecommendationDto {
+    pub(crate) kind: RecommendationKindDto,
+    pub(crate) model: String,
+    /// The model to switch to (`switch_model` only).
+    pub(crate) alternative: Option<String>,
+    pub(crate) evidence: RecommendationEvidenceDto,
+    /// `model.cost_nusd - repriced_cost_nusd`: what the period would have cost less, in nano-USD.
+    pub(crate) saving_nusd: Option<i64>,
+    /// The saving scaled to 30 days of the period's usage, in nano-USD.
+    pub(crate) monthly_saving_nusd: Option<i64>,
+    /// One line for a human.
+    pub(crate) reason: String,
+}
+
+impl From<Recommendation> for RecommendationDto {
+    fn from(item: Recommendation) -> Self {
+        RecommendationDto {
+            kind: match item.kind {
+                RecommendationKind::SwitchModel => RecommendationKindDto::SwitchModel,
+                RecommendationKind::SlowModel => RecommendationKindDto::SlowModel,
+                RecommendationKind::FailingModel => RecommendationKindDto::FailingModel,
+            },
+            model: item.model,
+            alternative: item.alternative,
+            evidence: RecommendationEvidenceDto {
+                model: item.evidence.model.into(),
+                alternative: item.evidence.alternative.map(Into::into),
+                project_median_p95_ms: item.evidence.project_median_p95_ms,
+                repriced_cost_nusd: item.evidence.repriced_cost.map(|cost| cost.0),
+            },
+            saving_nusd: item.saving.map(|cost| cost.0),
+            monthly_saving_nusd: item.monthly_saving.map(|cost| cost.0),
+            reason: item.reason,
+        }
+    }
+}
+
+/// Recommendations over a period: switches by saving (largest first), then failing, then slow
+/// models.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub(crate) struct RecommendationReportDto {
+    /// `since`, or else the UTC midnight of the first call's day; absent without calls.
+    pub(crate) period_start: Option<DateTime<Utc>>,
+    /// `until` or now, whichever is earlier.
+    pub(crate) period_end: DateTime<Utc>,
+    pub(crate) items: Vec<RecommendationDto>,
+}
+
+impl From<RecommendationReport> for RecommendationReportDto {
+    fn from(report: RecommendationReport) -> Self {
+        RecommendationReportDto {
+            period_start: report.period_start,
+            period_end: report.period_end,
+            items: report.items.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -370,7 +623,7 @@ pub(crate) struct SearchPage {
     pub(crate) next_cursor: Option<String>,
 }
 
-fn filter_of(
+pub(crate) fn filter_of(
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     tool: Option<String>,
@@ -423,17 +676,7 @@ impl AnalyticsApi {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
         let filter = filter_of(since.0, until.0, tool.0, model.0, user_id.0);
         let overview = self.lux.analytics_overview(caller.project, &filter).await?;
-        Ok(Json(OverviewDto {
-            totals: overview.totals.into(),
-            series: overview
-                .series
-                .into_iter()
-                .map(|day| DailyActivityDto {
-                    day: day.day,
-                    counts: day.counts.into(),
-                })
-                .collect(),
-        }))
+        Ok(Json(overview.into()))
     }
 
     /// Cost by group
@@ -466,17 +709,14 @@ impl AnalyticsApi {
             .lux
             .analytics_costs(caller.project, &filter, group_by, limit.0)
             .await?;
-        Ok(Json(CostReportDto {
-            group_by: report.group_by.into(),
-            rows: report.rows.into_iter().map(Into::into).collect(),
-            total: report.total.into(),
-        }))
+        Ok(Json(report.into()))
     }
 
     /// Model performance
     ///
-    /// Per model: calls, failures and error rate, latency p50/p95/p99, tokens and cost. Filters
-    /// as for the overview.
+    /// Per model: calls, failures and error rate, latency p50/p95/p99, tokens and cost, and the
+    /// mean step confidence and bias rate (findings per 100 steps) of the sessions using it (its
+    /// main model, or any call to it). Filters as for the overview.
     #[oai(
         path = "/analytics/models",
         method = "get",
@@ -496,29 +736,16 @@ impl AnalyticsApi {
         let filter = filter_of(since.0, until.0, tool.0, model.0, user_id.0);
         let models = self.lux.analytics_models(caller.project, &filter).await?;
         Ok(Json(ModelStatsList {
-            items: models
-                .into_iter()
-                .map(|stats| ModelStatsDto {
-                    model: stats.model,
-                    model_calls: stats.model_calls,
-                    failed_calls: stats.failed_calls,
-                    error_rate: stats.error_rate,
-                    latency_ms: LatencyDto {
-                        p50: stats.latency_ms.p50,
-                        p95: stats.latency_ms.p95,
-                        p99: stats.latency_ms.p99,
-                    },
-                    tokens: stats.tokens.into(),
-                    cost_nusd: stats.cost.0,
-                })
-                .collect(),
+            items: models.into_iter().map(Into::into).collect(),
         }))
     }
 
     /// Bias rates
     ///
     /// Findings per 100 steps and the share of sessions affected, grouped by `bias_type`
-    /// (default), `severity`, `detector` or `day`. Filters as for the overview.
+    /// (default), `severity`, `detector`, `day`, `model` (the session's main model) or `tool`.
+    /// By day, model and tool the steps and sessions counted are those of the group. Filters as
+    /// for the overview.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/analytics/bias-rates",
@@ -543,11 +770,72 @@ impl AnalyticsApi {
             .lux
             .analytics_bias_rates(caller.project, &filter, group_by)
             .await?;
-        Ok(Json(BiasRateReportDto {
-            group_by: report.group_by.into(),
-            rows: report.rows.into_iter().map(Into::into).collect(),
-            total: report.total.into(),
-        }))
+        Ok(Json(report.into()))
+    }
+
+    /// Monitor alerts
+    ///
+    /// Monitor alerts, alerts per 100 steps, the share of sessions affected and the count per
+    /// severity, grouped by `kind` (default) or `day`. Filters as for the overview.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/analytics/monitor",
+        method = "get",
+        operation_id = "analyticsMonitor",
+        tag = "ApiTags::Analytics"
+    )]
+    async fn monitor(
+        &self,
+        auth: Auth,
+        group_by: Query<Option<MonitorGroupDto>>,
+        since: Query<Option<DateTime<Utc>>>,
+        until: Query<Option<DateTime<Utc>>>,
+        tool: Query<Option<String>>,
+        model: Query<Option<String>>,
+        user_id: Query<Option<String>>,
+    ) -> ApiResult<Json<MonitorReportDto>> {
+        let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
+        let filter = filter_of(since.0, until.0, tool.0, model.0, user_id.0);
+        let group_by = group_by.0.map_or(MonitorGroup::Kind, Into::into);
+        let report = self
+            .lux
+            .analytics_monitor(caller.project, &filter, group_by)
+            .await?;
+        Ok(Json(report.into()))
+    }
+
+    /// Recommendations
+    ///
+    /// Advice from the project's own usage. `switch_model`: for a model whose sessions' mean step
+    /// confidence is at most 0.05 above a cheaper model's and whose bias rate is at most 1
+    /// finding per 100 steps below it (each with at least 10 steps, the cheaper model failing no
+    /// more often than it or than 10%), the saving is the model's real tokens in scope re-priced at the cheaper
+    /// model's price in force now, subtracted from what they cost; only the largest saving per
+    /// model is listed. `failing_model`: more than 10% of at least 10 calls failed.
+    /// `slow_model`: p95 latency over 2× the median of the p95 latencies of the models with at
+    /// least 10 calls. Filters as for the overview.
+    #[oai(
+        path = "/analytics/recommendations",
+        method = "get",
+        operation_id = "analyticsRecommendations",
+        tag = "ApiTags::Analytics"
+    )]
+    async fn recommendations(
+        &self,
+        auth: Auth,
+        since: Query<Option<DateTime<Utc>>>,
+        until: Query<Option<DateTime<Utc>>>,
+        tool: Query<Option<String>>,
+        model: Query<Option<String>>,
+        user_id: Query<Option<String>>,
+    ) -> ApiResult<Json<RecommendationReportDto>> {
+        let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
+        let filter = filter_of(since.0, until.0, tool.0, model.0, user_id.0);
+        let report = self
+            .lux
+            .analytics_recommendations(caller.project, &filter)
+            .await?;
+        Ok(Json(report.into()))
     }
 
     /// Session summary

@@ -2,10 +2,12 @@
 //! middleware every request passes: request id, body limit, and JSON errors.
 
 mod admin;
-mod analytics;
+pub(crate) mod analytics;
 mod auth;
+mod compare;
 mod dto;
 mod error;
+mod export;
 mod sessions;
 mod stream;
 
@@ -45,6 +47,8 @@ pub(crate) enum ApiTags {
     Analytics,
     /// Full-text search over steps and syntheses.
     Search,
+    /// Streamed CSV/JSON/JSONL exports and idempotent imports.
+    Export,
 }
 
 pub(crate) type ApiService = OpenApiService<
@@ -52,7 +56,9 @@ pub(crate) type ApiService = OpenApiService<
         sessions::SessionsApi,
         admin::AdminApi,
         stream::StreamApi,
+        compare::CompareApi,
         analytics::AnalyticsApi,
+        export::ExportApi,
     ),
     (),
 >;
@@ -72,7 +78,15 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
                 lux: lux.clone(),
                 policy: policy.clone(),
             },
-            analytics::AnalyticsApi { lux, policy },
+            compare::CompareApi {
+                lux: lux.clone(),
+                policy: policy.clone(),
+            },
+            analytics::AnalyticsApi {
+                lux: lux.clone(),
+                policy: policy.clone(),
+            },
+            export::ExportApi { lux, policy },
         ),
         "Lux API",
         env!("CARGO_PKG_VERSION"),

@@ -169,6 +169,12 @@ async fn bad_analytics_input_is_400(lux: &Lux) {
         "/api/v1/analytics/overview?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
         "/api/v1/analytics/models?since=yesterday",
         "/api/v1/analytics/overview?tool=a%00b",
+        "/api/v1/analytics/monitor?group_by=planet",
+        "/api/v1/analytics/monitor?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "/api/v1/analytics/bias-rates?group_by=model&until=2026-01-01T00:00:00Z&since=2026-02-01T00:00:00Z",
+        "/api/v1/analytics/recommendations?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "/api/v1/analytics/recommendations?model=a%00b",
+        "/api/v1/analytics/models?until=soon",
     ] {
         let (status, body) = api.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
@@ -307,8 +313,216 @@ async fn keys_see_only_their_project(lux: &Lux) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+async fn monitor_models_and_new_groups_report_the_core_figures(lux: &Lux) {
+    let project = lux.default_project();
+    let options = DemoOptions {
+        sessions: 12,
+        seed: 6,
+    };
+    lux.fill_demo(project, &options).await.unwrap();
+    let api = api(lux);
+    let all = AnalyticsFilter::default();
+
+    for (query, group_by) in [
+        ("", MonitorGroup::Kind),
+        ("?group_by=day", MonitorGroup::Day),
+    ] {
+        let (status, body) = api.get(&format!("/api/v1/analytics/monitor{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let expected = lux
+            .analytics_monitor(project, &all, group_by)
+            .await
+            .unwrap();
+        assert!(expected.total.alerts > 0);
+        let rows = body["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), expected.rows.len());
+        for (row, expected) in rows.iter().zip(&expected.rows) {
+            assert_eq!(row["key"], expected.key);
+            assert_eq!(row["alerts"], expected.alerts);
+            assert_eq!(row["sessions_affected"], expected.sessions_affected);
+            assert_eq!(row["alerts_per_100_steps"], expected.alerts_per_100_steps);
+            assert_eq!(row["by_severity"]["high"], expected.by_severity.high);
+        }
+        assert_eq!(body["total"]["alerts"], expected.total.alerts);
+        assert_eq!(body["total"]["steps"], expected.total.steps);
+    }
+
+    for (name, group_by) in [("model", BiasGroup::Model), ("tool", BiasGroup::Tool)] {
+        let (status, body) = api
+            .get(&format!("/api/v1/analytics/bias-rates?group_by={name}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["group_by"], name);
+        let expected = lux
+            .analytics_bias_rates(project, &all, group_by)
+            .await
+            .unwrap();
+        let rows = body["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), expected.rows.len());
+        for (row, expected) in rows.iter().zip(&expected.rows) {
+            assert_eq!(row["key"], expected.key);
+            assert_eq!(row["steps"], expected.steps);
+            assert_eq!(
+                row["findings_per_100_steps"],
+                expected.findings_per_100_steps
+            );
+        }
+        // The groups split sessions: their steps add up to the total.
+        let steps: i64 = expected.rows.iter().map(|row| row.steps).sum();
+        assert!(steps <= expected.total.steps);
+    }
+
+    let (status, models) = api.get("/api/v1/analytics/models").await;
+    assert_eq!(status, StatusCode::OK, "{models}");
+    let expected = lux.analytics_models(project, &all).await.unwrap();
+    for (item, expected) in models["items"].as_array().unwrap().iter().zip(&expected) {
+        assert_eq!(item["model"], expected.model);
+        assert_eq!(item["steps"], expected.steps);
+        assert_eq!(item["findings"], expected.findings);
+        assert_eq!(
+            item["findings_per_100_steps"],
+            expected.findings_per_100_steps
+        );
+        match expected.mean_step_confidence {
+            Some(mean) => assert_eq!(item["mean_step_confidence"], mean),
+            None => assert!(item.get("mean_step_confidence").is_none(), "{item}"),
+        }
+    }
+
+    let (status, advice) = api.get("/api/v1/analytics/recommendations").await;
+    assert_eq!(status, StatusCode::OK, "{advice}");
+    let expected = lux.analytics_recommendations(project, &all).await.unwrap();
+    assert_eq!(
+        advice["items"].as_array().unwrap().len(),
+        expected.items.len()
+    );
+}
+
+/// Two models with known prices: the advice is to switch, saving exactly the re-priced tokens.
+async fn recommendations_over_rest(lux: &Lux) {
+    let project = lux.default_project();
+    let api = api(lux);
+    let (status, empty) = api.get("/api/v1/analytics/recommendations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(empty["items"], serde_json::json!([]), "{empty}");
+
+    let from = "2020-01-01T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let mut prices = Vec::new();
+    for (model, input, output) in [
+        ("rest-large", 3_000_000_000, 15_000_000_000),
+        ("rest-small", 250_000_000, 1_250_000_000),
+    ] {
+        let price = lux
+            .set_price(lux_core::services::usage::NewPrice {
+                model_pattern: model.into(),
+                provider: None,
+                input_nusd_per_mtok: input,
+                output_nusd_per_mtok: output,
+                cached_input_nusd_per_mtok: None,
+                reasoning_nusd_per_mtok: None,
+                effective_from: Some(from),
+            })
+            .await
+            .unwrap();
+        prices.push(price.price);
+    }
+    let at = chrono::Utc::now() - chrono::Duration::days(30);
+    let (input, output) = (2_000, 800);
+    for model in ["rest-large", "rest-small"] {
+        for _ in 0..2 {
+            let session = lux
+                .create_session(
+                    project,
+                    NewSession {
+                        tool: "confer".into(),
+                        model: Some(model.into()),
+                        created_at: Some(at),
+                        ..NewSession::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .value;
+            let reference = SessionRef::Id(session.id);
+            for i in 0..5 {
+                lux.append_step(
+                    project,
+                    &reference,
+                    NewStep {
+                        kind: "thought".into(),
+                        content: format!("Step {i}: weigh the two designs by their failure modes."),
+                        confidence: Some(0.7),
+                        created_at: Some(at),
+                        ..NewStep::default()
+                    },
+                )
+                .await
+                .unwrap();
+                lux.record_model_call(
+                    project,
+                    &reference,
+                    NewModelCall {
+                        latency_ms: 1_000,
+                        created_at: Some(at),
+                        ..NewModelCall::ok("acme", model, input, output)
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+    let one_call = lux_core::pricing::TokenUsage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Default::default()
+    };
+    let ten_calls = lux_core::pricing::TokenUsage {
+        input_tokens: 10 * input,
+        output_tokens: 10 * output,
+        ..Default::default()
+    };
+    let large_cost = 10
+        * lux_core::pricing::compute_cost(&prices[0], &one_call)
+            .unwrap()
+            .0;
+    let repriced = lux_core::pricing::compute_cost(&prices[1], &ten_calls)
+        .unwrap()
+        .0;
+
+    let since = (at - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let until = (at + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, advice) = api
+        .get(&format!(
+            "/api/v1/analytics/recommendations?since={}&until={}",
+            encode(&since),
+            encode(&until)
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{advice}");
+    let items = advice["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{advice}");
+    let item = &items[0];
+    assert_eq!(item["kind"], "switch_model");
+    assert_eq!(item["model"], "rest-large");
+    assert_eq!(item["alternative"], "rest-small");
+    assert_eq!(item["evidence"]["model"]["cost_nusd"], large_cost);
+    assert_eq!(item["evidence"]["repriced_cost_nusd"], repriced);
+    assert_eq!(item["saving_nusd"], large_cost - repriced);
+    // Two days of usage: a month of it saves fifteen times as much.
+    assert_eq!(item["monthly_saving_nusd"], (large_cost - repriced) * 15);
+    assert!(
+        item["reason"].as_str().unwrap().contains("rest-small"),
+        "{item}"
+    );
+}
+
 storage_tests!(
     analytics_endpoints_report_the_core_figures,
+    monitor_models_and_new_groups_report_the_core_figures,
+    recommendations_over_rest,
     bad_analytics_input_is_400,
     search_over_rest,
     keys_see_only_their_project,

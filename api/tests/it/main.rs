@@ -1,7 +1,10 @@
 //! End-to-end tests of the `lux` binary: real processes, real databases, real HTTP on loopback.
 
 mod analytics;
+mod analytics_cli;
 mod cli;
+mod compare;
+mod export;
 mod mcp;
 mod rest;
 #[cfg(lux_schemathesis)]

@@ -100,10 +100,10 @@ cli_tests!(
     biased_reasoning_checks_each_step_then_synthesises,
     planner_builds_a_stored_plan_with_revisions,
     search_and_analytics_tools_read_stored_reasoning,
-    find_patterns_reports_what_core_mines,
+    history_tools_report_what_core_computes,
 );
 
-async fn find_patterns_reports_what_core_mines(scratch: &Scratch) {
+async fn history_tools_report_what_core_computes(scratch: &Scratch) {
     let lux = open_migrated(scratch).await;
     let project = lux.default_project();
     let options = lux_core::demo::DemoOptions {
@@ -143,6 +143,95 @@ async fn find_patterns_reports_what_core_mines(scratch: &Scratch) {
         let (text, error) = tool_error(call(&client, "find_patterns", arguments).await);
         assert_eq!(error["field"], field, "{text}");
     }
+
+    // compare_sessions is the service's comparison, rendered.
+    let sessions = lux
+        .list_sessions(
+            project,
+            &lux_core::SessionFilter::default(),
+            &lux_core::PageRequest::first(2),
+        )
+        .await
+        .unwrap()
+        .items;
+    let (a, b) = (&sessions[0], &sessions[1]);
+    let expected = lux
+        .compare_sessions(project, &SessionRef::Id(a.id), &SessionRef::Id(b.id))
+        .await
+        .unwrap();
+    let (markdown, compared) = ok(call(
+        &client,
+        "compare_sessions",
+        json!({"session_a": a.id.to_string(), "session_b": b.id.to_string()}),
+    )
+    .await);
+    assert_eq!(compared, serde_json::to_value(&expected).unwrap());
+    let steps_row = format!(
+        "| steps | {} | {} | {:+} |",
+        expected.a.figures.steps, expected.b.figures.steps, expected.deltas.steps
+    );
+    assert!(markdown.contains(&steps_row), "{markdown}");
+    assert!(markdown.contains(&a.id.to_string()) && markdown.contains(&b.id.to_string()));
+    for (arguments, field) in [
+        (
+            json!({"session_a": "nobody", "session_b": b.id.to_string()}),
+            "session_a",
+        ),
+        (
+            json!({"session_a": a.id.to_string(), "session_b": " "}),
+            "session_b",
+        ),
+        (json!({"session_a": a.id.to_string()}), "session_b"),
+    ] {
+        let (text, error) = tool_error(call(&client, "compare_sessions", arguments).await);
+        assert_eq!(error["field"], field, "{text}");
+    }
+
+    // export_session is the session's full-fidelity export, as `lux import` takes it back.
+    let expected = lux
+        .export_session_json(project, &SessionRef::Id(a.id))
+        .await
+        .unwrap();
+    let external = a
+        .external_id
+        .clone()
+        .expect("demo sessions have external ids");
+    let (exported, summary) =
+        ok(call(&client, "export_session", json!({"session_id": external})).await);
+    assert_eq!(exported, expected);
+    let records: Vec<Value> = serde_json::from_str(&exported).unwrap();
+    let steps = records
+        .iter()
+        .filter(|record| record["kind"] == "step")
+        .count();
+    assert_eq!(summary["records"]["step"], steps, "{summary}");
+    assert_eq!(
+        steps as i64,
+        lux.all_steps(project, &SessionRef::Id(a.id))
+            .await
+            .unwrap()
+            .len() as i64
+    );
+    let (lines, _) = ok(call(
+        &client,
+        "export_session",
+        json!({"session_id": a.id.to_string(), "format": "jsonl"}),
+    )
+    .await);
+    assert_eq!(lines.lines().count(), records.len());
+    for (arguments, field) in [
+        (
+            json!({"session_id": a.id.to_string(), "format": "csv"}),
+            "format",
+        ),
+        (json!({"session_id": ""}), "session_id"),
+    ] {
+        let (text, error) = tool_error(call(&client, "export_session", arguments).await);
+        assert_eq!(error["field"], field, "{text}");
+    }
+    let (_, missing) =
+        tool_error(call(&client, "export_session", json!({"session_id": "nobody"})).await);
+    assert_eq!(missing["code"], "not_found", "{missing}");
     client.cancel().await.ok();
 }
 

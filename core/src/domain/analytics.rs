@@ -1,4 +1,5 @@
-//! Analytics figures: what the overview, cost, model, bias-rate and session-summary reports contain.
+//! Analytics figures: what the overview, cost, model, bias-rate, monitor, recommendation and
+//! session-summary reports contain.
 //!
 //! Counts and money are integers summed by the database; rates are computed from those integers
 //! in Rust, so both backends give the same figures bit for bit.
@@ -144,6 +145,15 @@ pub struct ModelStats {
     pub latency_ms: LatencyPercentiles,
     pub tokens: TokenTotals,
     pub cost: NanoUsd,
+    /// Steps in scope of the sessions using the model (its main model, or any call to it), whoever
+    /// wrote them: the reasoning the model took part in.
+    pub steps: i64,
+    /// Findings in scope of those sessions.
+    pub findings: i64,
+    /// Mean confidence of those steps that state one; `None` when none does.
+    pub mean_step_confidence: Option<f64>,
+    /// `findings * 100 / steps`; 0 without steps.
+    pub findings_per_100_steps: f64,
 }
 
 /// How bias findings are grouped.
@@ -154,19 +164,27 @@ pub enum BiasGroup {
     Severity,
     Detector,
     Day,
+    /// The session's main model (`sessions.model`: given by the caller, or else the model of its
+    /// first call); sessions without one are keyed [`NO_MODEL_KEY`].
+    Model,
+    /// The session's tool.
+    Tool,
 }
+
+/// The key of sessions without a main model when bias rates are grouped by model.
+pub const NO_MODEL_KEY: &str = "(none)";
 
 /// Bias findings of one group, against the steps and sessions they could have been found in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BiasRateRow {
-    /// The bias type, severity, detector or `YYYY-MM-DD` day.
+    /// The bias type, severity, detector, `YYYY-MM-DD` day, model or tool.
     pub key: String,
     pub findings: i64,
     /// Distinct sessions with at least one finding of the group.
     pub sessions_affected: i64,
-    /// Steps in scope (for `day`: steps of that day).
+    /// Steps in scope (for `day`, `model` and `tool`: steps of that day, model or tool).
     pub steps: i64,
-    /// Sessions with a step or a finding in scope (for `day`: on that day).
+    /// Sessions with a step or a finding in scope (for `day`, `model` and `tool`: of the group).
     pub sessions: i64,
     /// `findings * 100 / steps`; 0 without steps.
     pub findings_per_100_steps: f64,
@@ -201,6 +219,139 @@ impl BiasRateRow {
             session_share: ratio(sessions_affected, sessions),
         }
     }
+}
+
+/// How monitor alerts are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorGroup {
+    /// `circular_reasoning`, `distractor_fixation`, `quality_degradation`, …
+    Kind,
+    Day,
+}
+
+/// Alerts per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    pub none: i64,
+    pub low: i64,
+    pub medium: i64,
+    pub high: i64,
+    pub critical: i64,
+}
+
+impl SeverityCounts {
+    pub(crate) fn add(&mut self, severity: super::finding::Severity, n: i64) {
+        use super::finding::Severity;
+        let slot = match severity {
+            Severity::None => &mut self.none,
+            Severity::Low => &mut self.low,
+            Severity::Medium => &mut self.medium,
+            Severity::High => &mut self.high,
+            Severity::Critical => &mut self.critical,
+        };
+        *slot += n;
+    }
+}
+
+/// Monitor alerts of one group, against the steps and sessions they could have been raised in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorRow {
+    /// The alert kind or `YYYY-MM-DD` day; `all` on the total.
+    pub key: String,
+    pub alerts: i64,
+    /// Distinct sessions with at least one alert of the group.
+    pub sessions_affected: i64,
+    /// Steps in scope (for `day`: steps of that day).
+    pub steps: i64,
+    /// Sessions with a step or an alert in scope (for `day`: on that day).
+    pub sessions: i64,
+    /// `alerts * 100 / steps`; 0 without steps.
+    pub alerts_per_100_steps: f64,
+    /// `sessions_affected / sessions`; 0 without sessions.
+    pub session_share: f64,
+    pub by_severity: SeverityCounts,
+}
+
+impl MonitorRow {
+    pub(crate) fn new(
+        key: String,
+        alerts: i64,
+        sessions_affected: i64,
+        steps: i64,
+        sessions: i64,
+        by_severity: SeverityCounts,
+    ) -> Self {
+        MonitorRow {
+            key,
+            alerts,
+            sessions_affected,
+            steps,
+            sessions,
+            alerts_per_100_steps: ratio(alerts * 100, steps),
+            session_share: ratio(sessions_affected, sessions),
+            by_severity,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorReport {
+    pub group_by: MonitorGroup,
+    /// By alerts, most first (by day: oldest first).
+    pub rows: Vec<MonitorRow>,
+    /// Every alert in scope, keyed `all`.
+    pub total: MonitorRow,
+}
+
+/// What a recommendation advises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecommendationKind {
+    /// A cheaper model reached similar confidence and a similar or lower bias rate.
+    SwitchModel,
+    /// The model's p95 latency is far above the typical model's.
+    SlowModel,
+    /// The model's calls fail too often.
+    FailingModel,
+}
+
+/// The figures a recommendation rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationEvidence {
+    /// The model the advice is about, as `/analytics/models` reports it.
+    pub model: ModelStats,
+    /// The cheaper model to switch to.
+    pub alternative: Option<ModelStats>,
+    /// Nearest-rank median of the p95 latencies of the models in scope with enough calls to judge.
+    pub project_median_p95_ms: i64,
+    /// The model's tokens in scope priced at the alternative's price in force now.
+    pub repriced_cost: Option<NanoUsd>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub kind: RecommendationKind,
+    pub model: String,
+    /// The model to switch to (`switch_model` only).
+    pub alternative: Option<String>,
+    pub evidence: RecommendationEvidence,
+    /// `model.cost - repriced_cost` over the period (`switch_model` only).
+    pub saving: Option<NanoUsd>,
+    /// `saving` scaled to 30 days of the period's usage (`switch_model` only).
+    pub monthly_saving: Option<NanoUsd>,
+    /// One line for a human.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationReport {
+    /// `since`, or else the UTC midnight starting the day of the first call in scope.
+    pub period_start: Option<DateTime<Utc>>,
+    /// `until` or now, whichever is earlier.
+    pub period_end: DateTime<Utc>,
+    /// Switches by saving (largest first), then failing, then slow models.
+    pub items: Vec<Recommendation>,
 }
 
 /// `numerator / denominator`, 0 for an empty denominator.

@@ -1,6 +1,8 @@
 //! Domain types: what Lux talks about, independent of tables (see `store`) and wire formats (see the doors).
 
 mod analytics;
+mod compare;
+mod export;
 mod finding;
 mod ids;
 mod page;
@@ -12,6 +14,8 @@ mod usage;
 mod values;
 
 pub use analytics::*;
+pub use compare::*;
+pub use export::*;
 pub use finding::*;
 pub use ids::*;
 pub use page::*;

@@ -2,12 +2,14 @@
 //!
 //! Every figure is a plain SQL aggregate (`COUNT`, `SUM` of integer columns) over the project's
 //! rows, run with bound values through [`Sql`], so SQLite and PostgreSQL return the same numbers.
-//! Rates and percentiles are derived from those integers in Rust. No rollups yet: at dashboard
-//! scale the indexes on `(…, created_at)` carry these queries; materialized views are a later step.
+//! Rates and percentiles are derived from those integers in Rust. The overview reads the daily
+//! rollup `analytics_daily` (kept exact by triggers, migration 9) when its time bounds are UTC
+//! midnights and no model is asked for; every other report reads the raw rows, which the indexes
+//! on `(…, created_at)` carry.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QueryResult, Statement, Value,
@@ -19,7 +21,8 @@ use lux_entity::{bias_finding, monitor_event, step, synthesis_version};
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::store::Lux;
+use crate::pricing::{TokenUsage, compute_cost};
+use crate::store::{Lux, PriceTable};
 
 /// Most groups a cost report returns.
 pub const MAX_REPORT_ROWS: u32 = 1000;
@@ -102,9 +105,13 @@ impl Source {
 
 /// ` FROM … WHERE …` restricting `source` to the project and the filter.
 fn push_scope(sql: &mut Sql, source: Source, project: ProjectId, filter: &AnalyticsFilter) {
-    sql.push(source.from())
-        .push(" WHERE s.project_id = ")
-        .bind(project.0);
+    sql.push(source.from());
+    push_where(sql, source, project, filter);
+}
+
+/// The ` WHERE …` of [`push_scope`], for a `FROM` that joins more than `source` and its session.
+fn push_where(sql: &mut Sql, source: Source, project: ProjectId, filter: &AnalyticsFilter) {
+    sql.push(" WHERE s.project_id = ").bind(project.0);
     if let Some(tool) = &filter.tool {
         sql.push(" AND s.tool = ").bind(tool.as_str());
     }
@@ -133,6 +140,23 @@ fn push_scope(sql: &mut Sql, source: Source, project: ProjectId, filter: &Analyt
     if let Some(until) = filter.until {
         sql.push(" AND ").push(time).push(" < ").bind(until);
     }
+}
+
+/// ` FROM (…) u`: each (session `sid`, model `m`) pair of the project where `m` is the session's
+/// main model or the model of any of its calls — "the sessions using a model", as the `model`
+/// filter reads it.
+fn push_sessions_using_models(sql: &mut Sql, project: ProjectId) {
+    sql.push(
+        " FROM (SELECT s2.id AS sid, s2.model AS m FROM sessions s2 \
+         WHERE s2.model IS NOT NULL AND s2.project_id = ",
+    )
+    .bind(project.0)
+    .push(
+        " UNION SELECT mc.session_id AS sid, mc.model AS m FROM model_calls mc \
+         JOIN sessions s3 ON s3.id = mc.session_id WHERE s3.project_id = ",
+    )
+    .bind(project.0)
+    .push(") u");
 }
 
 /// Sums of a call's tokens and cost, as `ti`, `to_`, `tc`, `tr`, `cost` (integers on both backends).
@@ -168,6 +192,52 @@ fn report_limit(limit: Option<u32>) -> Result<u32> {
             format!("must be between 1 and {MAX_REPORT_ROWS}, got {limit}"),
         )),
     }
+}
+
+/// A switch is only weighed between models that each took part in at least this many steps.
+pub const MIN_STEPS_TO_COMPARE: i64 = 10;
+/// "Similar confidence": the cheaper model's mean step confidence is at most this much lower.
+pub const CONFIDENCE_TOLERANCE: f64 = 0.05;
+/// "Similar or lower bias rate": at most this many more findings per 100 steps.
+pub const BIAS_RATE_TOLERANCE: f64 = 1.0;
+/// Slow and failing models are only judged on at least this many calls.
+pub const MIN_CALLS_TO_JUDGE: i64 = 10;
+/// A model whose calls fail more often than this (one in ten) is failing.
+pub const FAILING_ERROR_RATE: f64 = 0.1;
+/// A model whose p95 latency is more than this many times the median of the models' p95
+/// latencies (models with at least [`MIN_CALLS_TO_JUDGE`] calls) is slow.
+pub const SLOW_P95_FACTOR: i64 = 2;
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Whether `cheaper`'s sessions did as well as `pricier`'s: enough steps on both sides, similar
+/// confidence, a similar or lower bias rate, and no worse reliability than either `pricier` or
+/// the failing threshold.
+fn comparable(pricier: &ModelStats, cheaper: &ModelStats) -> bool {
+    let (Some(high), Some(low)) = (pricier.mean_step_confidence, cheaper.mean_step_confidence)
+    else {
+        return false;
+    };
+    pricier.steps >= MIN_STEPS_TO_COMPARE
+        && cheaper.steps >= MIN_STEPS_TO_COMPARE
+        && low >= high - CONFIDENCE_TOLERANCE
+        && cheaper.findings_per_100_steps <= pricier.findings_per_100_steps + BIAS_RATE_TOLERANCE
+        && cheaper.error_rate <= pricier.error_rate.max(FAILING_ERROR_RATE)
+}
+
+fn confidence_text(confidence: Option<f64>) -> String {
+    confidence.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"))
+}
+
+/// Whether `analytics_daily` answers the overview exactly: it keys activity by day, tool and user
+/// only, so the time bounds must fall on UTC midnights and no model may be asked for (a model
+/// matches a session's main model or any of its calls, which no daily row can tell).
+fn rollup_serves(filter: &AnalyticsFilter) -> bool {
+    let midnight = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at.time() == NaiveTime::MIN);
+    filter.model.is_none()
+        // `''` is the rollup's key for sessions without a user.
+        && filter.user_id.as_deref() != Some("")
+        && midnight(filter.since)
+        && midnight(filter.until)
 }
 
 /// Nearest-rank position of percentile `p` among `n` sorted values (1-based): `ceil(p * n / 100)`.
@@ -218,6 +288,91 @@ impl Lux {
         filter: &AnalyticsFilter,
     ) -> Result<Overview> {
         filter.check()?;
+        let days = if rollup_serves(filter) {
+            self.daily_rollup(project, filter).await?
+        } else {
+            self.daily_activity(project, filter).await?
+        };
+        let mut totals = ActivityCounts::default();
+        for counts in days.values() {
+            totals.sessions += counts.sessions;
+            totals.steps += counts.steps;
+            totals.model_calls += counts.model_calls;
+            totals.tokens.input += counts.tokens.input;
+            totals.tokens.output += counts.tokens.output;
+            totals.tokens.cached_input += counts.tokens.cached_input;
+            totals.tokens.reasoning += counts.tokens.reasoning;
+            totals.cost = NanoUsd(totals.cost.0.saturating_add(counts.cost.0));
+            totals.findings += counts.findings;
+            totals.alerts += counts.alerts;
+        }
+        Ok(Overview {
+            totals,
+            series: days
+                .into_iter()
+                .map(|(day, counts)| DailyActivity { day, counts })
+                .collect(),
+        })
+    }
+
+    /// The overview's days read from `analytics_daily` (migration 9), kept by triggers.
+    async fn daily_rollup(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+    ) -> Result<BTreeMap<NaiveDate, ActivityCounts>> {
+        let mut sql = self.sql();
+        sql.push(
+            "SELECT r.day AS day, CAST(SUM(r.sessions) AS BIGINT) AS sessions, \
+             CAST(SUM(r.steps) AS BIGINT) AS steps, CAST(SUM(r.model_calls) AS BIGINT) AS n, \
+             CAST(SUM(r.input_tokens) AS BIGINT) AS ti, CAST(SUM(r.output_tokens) AS BIGINT) AS to_, \
+             CAST(SUM(r.cached_input_tokens) AS BIGINT) AS tc, \
+             CAST(SUM(r.reasoning_tokens) AS BIGINT) AS tr, CAST(SUM(r.cost_nusd) AS BIGINT) AS cost, \
+             CAST(SUM(r.findings) AS BIGINT) AS findings, CAST(SUM(r.alerts) AS BIGINT) AS alerts \
+             FROM analytics_daily r WHERE r.project_id = ",
+        )
+        .bind(project.0);
+        if let Some(tool) = &filter.tool {
+            sql.push(" AND r.tool = ").bind(tool.as_str());
+        }
+        if let Some(user_id) = &filter.user_id {
+            sql.push(" AND r.user_key = ").bind(user_id.as_str());
+        }
+        if let Some(since) = filter.since {
+            sql.push(" AND r.day >= ")
+                .bind(since.date_naive().to_string());
+        }
+        if let Some(until) = filter.until {
+            sql.push(" AND r.day < ")
+                .bind(until.date_naive().to_string());
+        }
+        sql.push(" GROUP BY r.day");
+        let mut days = BTreeMap::new();
+        for row in self.rows(&sql).await? {
+            let day: String = row.try_get("", "day")?;
+            let counts = ActivityCounts {
+                sessions: row.try_get("", "sessions")?,
+                steps: row.try_get("", "steps")?,
+                model_calls: row.try_get("", "n")?,
+                tokens: tokens_of(&row)?,
+                cost: NanoUsd(row.try_get("", "cost")?),
+                findings: row.try_get("", "findings")?,
+                alerts: row.try_get("", "alerts")?,
+            };
+            // Deletions leave rows of zeros behind; a day without activity is not in the series.
+            if counts != ActivityCounts::default() {
+                days.insert(parse_day(&day)?, counts);
+            }
+        }
+        Ok(days)
+    }
+
+    /// The overview's days counted over the raw rows.
+    async fn daily_activity(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+    ) -> Result<BTreeMap<NaiveDate, ActivityCounts>> {
         let mut days: BTreeMap<NaiveDate, ActivityCounts> = BTreeMap::new();
         for source in [
             Source::Sessions,
@@ -245,26 +400,7 @@ impl Lux {
             counts.tokens = tokens_of(&row)?;
             counts.cost = NanoUsd(row.try_get("", "cost")?);
         }
-        let mut totals = ActivityCounts::default();
-        for counts in days.values() {
-            totals.sessions += counts.sessions;
-            totals.steps += counts.steps;
-            totals.model_calls += counts.model_calls;
-            totals.tokens.input += counts.tokens.input;
-            totals.tokens.output += counts.tokens.output;
-            totals.tokens.cached_input += counts.tokens.cached_input;
-            totals.tokens.reasoning += counts.tokens.reasoning;
-            totals.cost = NanoUsd(totals.cost.0.saturating_add(counts.cost.0));
-            totals.findings += counts.findings;
-            totals.alerts += counts.alerts;
-        }
-        Ok(Overview {
-            totals,
-            series: days
-                .into_iter()
-                .map(|(day, counts)| DailyActivity { day, counts })
-                .collect(),
-        })
+        Ok(days)
     }
 
     /// Model-call cost grouped by model, day, tool, user or session.
@@ -359,6 +495,10 @@ impl Lux {
                 latency_ms: LatencyPercentiles::default(),
                 tokens: tokens_of(&row)?,
                 cost: NanoUsd(row.try_get("", "cost")?),
+                steps: 0,
+                findings: 0,
+                mean_step_confidence: None,
+                findings_per_100_steps: 0.0,
             });
         }
 
@@ -398,7 +538,106 @@ impl Lux {
                 p99: at(99),
             };
         }
+
+        // The reasoning each model took part in: steps and findings of the sessions using it.
+        let mut sql = self.sql();
+        sql.push(
+            "SELECT u.m AS k, COUNT(*) AS n, COUNT(x.confidence) AS nc, \
+             SUM(x.confidence) AS sc",
+        );
+        push_sessions_using_models(&mut sql, project);
+        sql.push(" JOIN steps x ON x.session_id = u.sid JOIN sessions s ON s.id = x.session_id");
+        push_where(&mut sql, Source::Steps, project, filter);
+        sql.push(" GROUP BY u.m");
+        let mut steps: HashMap<String, (i64, i64, Option<f64>)> = HashMap::new();
+        for row in self.rows(&sql).await? {
+            steps.insert(
+                row.try_get("", "k")?,
+                (
+                    row.try_get("", "n")?,
+                    row.try_get("", "nc")?,
+                    row.try_get("", "sc")?,
+                ),
+            );
+        }
+        let mut sql = self.sql();
+        sql.push("SELECT u.m AS k, COUNT(*) AS n");
+        push_sessions_using_models(&mut sql, project);
+        sql.push(
+            " JOIN bias_findings x ON x.session_id = u.sid JOIN sessions s ON s.id = x.session_id",
+        );
+        push_where(&mut sql, Source::Findings, project, filter);
+        sql.push(" GROUP BY u.m");
+        let mut findings: HashMap<String, i64> = HashMap::new();
+        for row in self.rows(&sql).await? {
+            findings.insert(row.try_get("", "k")?, row.try_get("", "n")?);
+        }
+        for stats in &mut models {
+            let (n_steps, n_confident, confidence_sum) =
+                steps.get(&stats.model).copied().unwrap_or((0, 0, None));
+            stats.steps = n_steps;
+            stats.findings = findings.get(&stats.model).copied().unwrap_or(0);
+            stats.mean_step_confidence = match (n_confident, confidence_sum) {
+                (1.., Some(sum)) => Some(sum / n_confident as f64),
+                _ => None,
+            };
+            stats.findings_per_100_steps = ratio(stats.findings * 100, n_steps);
+        }
         Ok(models)
+    }
+
+    /// Steps and active sessions (a step or an `events` row in scope), in total and, when `key`
+    /// names a grouping of steps and sessions (day, tool, model), per group.
+    async fn denominators(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        events: Source,
+        key: Option<&'static str>,
+    ) -> Result<Denominators> {
+        let mut denominators = Denominators::default();
+        if let Some(key) = key {
+            let mut sql = self.sql();
+            sql.push("SELECT ").push(key).push(" AS k, COUNT(*) AS n");
+            push_scope(&mut sql, Source::Steps, project, filter);
+            sql.push(" GROUP BY ").push(key);
+            for row in self.rows(&sql).await? {
+                let n: i64 = row.try_get("", "n")?;
+                denominators.total_steps += n;
+                denominators.entry(group_key(&row)?).0 = n;
+            }
+            let mut sql = self.sql();
+            sql.push("SELECT u.k AS k, COUNT(*) AS n FROM (SELECT ")
+                .push(key)
+                .push(" AS k, x.session_id");
+            push_scope(&mut sql, Source::Steps, project, filter);
+            sql.push(" UNION SELECT ")
+                .push(key)
+                .push(" AS k, x.session_id");
+            push_scope(&mut sql, events, project, filter);
+            sql.push(") u GROUP BY u.k");
+            for row in self.rows(&sql).await? {
+                denominators.entry(group_key(&row)?).1 = row.try_get("", "n")?;
+            }
+        } else {
+            let mut sql = self.sql();
+            sql.push("SELECT COUNT(*) AS n");
+            push_scope(&mut sql, Source::Steps, project, filter);
+            if let Some(row) = self.rows(&sql).await?.first() {
+                denominators.total_steps = row.try_get("", "n")?;
+            }
+        }
+        // A session active on several days counts once in the total.
+        let mut sql = self.sql();
+        sql.push("SELECT COUNT(*) AS n FROM (SELECT x.session_id");
+        push_scope(&mut sql, Source::Steps, project, filter);
+        sql.push(" UNION SELECT x.session_id");
+        push_scope(&mut sql, events, project, filter);
+        sql.push(") u");
+        if let Some(row) = self.rows(&sql).await?.first() {
+            denominators.total_sessions = row.try_get("", "n")?;
+        }
+        Ok(denominators)
     }
 
     /// Findings per 100 steps and the share of sessions affected, grouped.
@@ -411,47 +650,19 @@ impl Lux {
     ) -> Result<BiasRateReport> {
         filter.check()?;
         let backend = self.db().get_database_backend();
-        // Denominators, per day (for `day`) and in total.
-        let mut steps_per_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
-        for (day, row) in self.daily(project, filter, Source::Steps, "").await? {
-            steps_per_day.insert(day, row.try_get("", "n")?);
-        }
-        let total_steps: i64 = steps_per_day.values().sum();
-
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT u.day AS day, COUNT(*) AS n FROM (SELECT ")
-            .push(Source::Steps.day(backend))
-            .push(" AS day, x.session_id");
-        push_scope(&mut sql, Source::Steps, project, filter);
-        sql.push(" UNION SELECT ")
-            .push(Source::Findings.day(backend))
-            .push(" AS day, x.session_id");
-        push_scope(&mut sql, Source::Findings, project, filter);
-        sql.push(") u GROUP BY u.day");
-        let mut sessions_per_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
-        for row in self.rows(&sql).await? {
-            let day: String = row.try_get("", "day")?;
-            sessions_per_day.insert(parse_day(&day)?, row.try_get("", "n")?);
-        }
-
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT COUNT(*) AS n FROM (SELECT x.session_id");
-        push_scope(&mut sql, Source::Steps, project, filter);
-        sql.push(" UNION SELECT x.session_id");
-        push_scope(&mut sql, Source::Findings, project, filter);
-        sql.push(") u");
-        let total_sessions: i64 = match self.rows(&sql).await?.first() {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
+        let (key, per_group) = match group_by {
+            BiasGroup::BiasType => ("x.bias_type", false),
+            BiasGroup::Severity => ("x.severity", false),
+            BiasGroup::Detector => ("x.detector", false),
+            BiasGroup::Day => (Source::Findings.day(backend), true),
+            BiasGroup::Model => ("s.model", true),
+            BiasGroup::Tool => ("s.tool", true),
         };
+        let denominators = self
+            .denominators(project, filter, Source::Findings, per_group.then_some(key))
+            .await?;
 
-        let key = match group_by {
-            BiasGroup::BiasType => "x.bias_type",
-            BiasGroup::Severity => "x.severity",
-            BiasGroup::Detector => "x.detector",
-            BiasGroup::Day => Source::Findings.day(backend),
-        };
-        let mut sql = Sql::new(backend);
+        let mut sql = self.sql();
         sql.push("SELECT ")
             .push(key)
             .push(" AS k, COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
@@ -459,16 +670,8 @@ impl Lux {
         sql.push(" GROUP BY ").push(key);
         let mut rows = Vec::new();
         for row in self.rows(&sql).await? {
-            let key: String = row.try_get("", "k")?;
-            let (steps, sessions) = if group_by == BiasGroup::Day {
-                let day = parse_day(&key)?;
-                (
-                    steps_per_day.get(&day).copied().unwrap_or(0),
-                    sessions_per_day.get(&day).copied().unwrap_or(0),
-                )
-            } else {
-                (total_steps, total_sessions)
-            };
+            let key = group_key(&row)?;
+            let (steps, sessions) = denominators.of(&key, per_group);
             rows.push(BiasRateRow::new(
                 key,
                 row.try_get("", "n")?,
@@ -483,7 +686,7 @@ impl Lux {
             rows.sort_by(|a, b| b.findings.cmp(&a.findings).then_with(|| a.key.cmp(&b.key)));
         }
 
-        let mut sql = Sql::new(backend);
+        let mut sql = self.sql();
         sql.push("SELECT COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
         push_scope(&mut sql, Source::Findings, project, filter);
         let (findings, affected) = match self.rows(&sql).await?.first() {
@@ -497,9 +700,279 @@ impl Lux {
                 "all".to_owned(),
                 findings,
                 affected,
-                total_steps,
-                total_sessions,
+                denominators.total_steps,
+                denominators.total_sessions,
             ),
+        })
+    }
+
+    /// Monitor alerts per 100 steps, the share of sessions affected and the severities, grouped.
+    #[instrument(skip_all, fields(project = %project, group_by = ?group_by))]
+    pub async fn analytics_monitor(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        group_by: MonitorGroup,
+    ) -> Result<MonitorReport> {
+        filter.check()?;
+        let backend = self.db().get_database_backend();
+        let (key, per_group) = match group_by {
+            MonitorGroup::Kind => ("x.kind", false),
+            MonitorGroup::Day => (Source::Alerts.day(backend), true),
+        };
+        let denominators = self
+            .denominators(project, filter, Source::Alerts, per_group.then_some(key))
+            .await?;
+
+        let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
+        let mut sql = self.sql();
+        sql.push("SELECT ")
+            .push(key)
+            .push(" AS k, x.severity AS sev, COUNT(*) AS n");
+        push_scope(&mut sql, Source::Alerts, project, filter);
+        sql.push(" GROUP BY ").push(key).push(", x.severity");
+        for row in self.rows(&sql).await? {
+            let severity: String = row.try_get("", "sev")?;
+            let severity = severity.parse::<Severity>().map_err(|_| {
+                Error::Storage(sea_orm::DbErr::Type(format!(
+                    "stored alert severity {severity:?} is not a severity"
+                )))
+            })?;
+            severities
+                .entry(group_key(&row)?)
+                .or_default()
+                .add(severity, row.try_get("", "n")?);
+        }
+
+        let mut sql = self.sql();
+        sql.push("SELECT ")
+            .push(key)
+            .push(" AS k, COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
+        push_scope(&mut sql, Source::Alerts, project, filter);
+        sql.push(" GROUP BY ").push(key);
+        let mut rows = Vec::new();
+        let mut all_severities = SeverityCounts::default();
+        for row in self.rows(&sql).await? {
+            let key = group_key(&row)?;
+            let (steps, sessions) = denominators.of(&key, per_group);
+            let by_severity = severities.get(&key).copied().unwrap_or_default();
+            for (severity, n) in [
+                (Severity::None, by_severity.none),
+                (Severity::Low, by_severity.low),
+                (Severity::Medium, by_severity.medium),
+                (Severity::High, by_severity.high),
+                (Severity::Critical, by_severity.critical),
+            ] {
+                all_severities.add(severity, n);
+            }
+            rows.push(MonitorRow::new(
+                key,
+                row.try_get("", "n")?,
+                row.try_get("", "ns")?,
+                steps,
+                sessions,
+                by_severity,
+            ));
+        }
+        if group_by == MonitorGroup::Day {
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+        } else {
+            rows.sort_by(|a, b| b.alerts.cmp(&a.alerts).then_with(|| a.key.cmp(&b.key)));
+        }
+
+        let mut sql = self.sql();
+        sql.push("SELECT COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
+        push_scope(&mut sql, Source::Alerts, project, filter);
+        let (alerts, affected) = match self.rows(&sql).await?.first() {
+            Some(row) => (row.try_get("", "n")?, row.try_get("", "ns")?),
+            None => (0, 0),
+        };
+        Ok(MonitorReport {
+            group_by,
+            rows,
+            total: MonitorRow::new(
+                "all".to_owned(),
+                alerts,
+                affected,
+                denominators.total_steps,
+                denominators.total_sessions,
+                all_severities,
+            ),
+        })
+    }
+
+    /// Cost, speed and reliability advice drawn from the project's own usage; see the constants
+    /// for the rules.
+    #[instrument(skip_all, fields(project = %project))]
+    pub async fn analytics_recommendations(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+    ) -> Result<RecommendationReport> {
+        filter.check()?;
+        let now = self.now();
+        let period_end = filter.until.map_or(now, |until| until.min(now));
+        let models = self.analytics_models(project, filter).await?;
+        if models.is_empty() {
+            return Ok(RecommendationReport {
+                period_start: filter.since,
+                period_end,
+                items: Vec::new(),
+            });
+        }
+        let first_day = self
+            .daily(project, filter, Source::ModelCalls, "")
+            .await?
+            .into_iter()
+            .map(|(day, _)| day)
+            .min();
+        let period_start = filter
+            .since
+            .or_else(|| first_day.and_then(|day| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc())));
+
+        // Like is compared with like: a model's p95 against the typical model's p95.
+        let mut p95s: Vec<i64> = models
+            .iter()
+            .filter(|stats| stats.model_calls >= MIN_CALLS_TO_JUDGE)
+            .map(|stats| stats.latency_ms.p95)
+            .collect();
+        p95s.sort_unstable();
+        let median_p95 = match usize::try_from(percentile_rank(50, p95s.len() as i64)) {
+            Ok(rank @ 1..) => p95s[rank - 1],
+            _ => 0,
+        };
+
+        // The provider a model is mostly called through decides the price it would be charged.
+        let mut sql = self.sql();
+        sql.push("SELECT x.model AS k, x.provider AS p, COUNT(*) AS n");
+        push_scope(&mut sql, Source::ModelCalls, project, filter);
+        sql.push(" GROUP BY x.model, x.provider ORDER BY n DESC, x.provider");
+        let mut providers: HashMap<String, String> = HashMap::new();
+        for row in self.rows(&sql).await? {
+            let model: String = row.try_get("", "k")?;
+            providers.entry(model).or_insert(row.try_get("", "p")?);
+        }
+        let prices = PriceTable::from_stored(self.list_prices().await?);
+        let price_now = |model: &str| {
+            let provider = providers.get(model)?;
+            prices
+                .price_for(provider, model, now)
+                .map(|(_, price)| price)
+        };
+        let period_seconds = period_start
+            .map_or(0, |start| (period_end - start).num_seconds())
+            .max(SECONDS_PER_DAY);
+
+        let mut switches = Vec::new();
+        for pricier in &models {
+            let mut best: Option<(NanoUsd, NanoUsd, &ModelStats)> = None;
+            for cheaper in &models {
+                if cheaper.model == pricier.model || !comparable(pricier, cheaper) {
+                    continue;
+                }
+                let Some(price) = price_now(&cheaper.model) else {
+                    continue;
+                };
+                let usage = TokenUsage {
+                    input_tokens: pricier.tokens.input,
+                    output_tokens: pricier.tokens.output,
+                    cached_input_tokens: pricier.tokens.cached_input,
+                    reasoning_tokens: pricier.tokens.reasoning,
+                };
+                let Ok(repriced) = compute_cost(price, &usage) else {
+                    continue;
+                };
+                let saving = NanoUsd(pricier.cost.0.saturating_sub(repriced.0));
+                if saving.0 > 0 && best.is_none_or(|(best_saving, _, _)| saving > best_saving) {
+                    best = Some((saving, repriced, cheaper));
+                }
+            }
+            if let Some((saving, repriced, cheaper)) = best {
+                let monthly = i128::from(saving.0) * i128::from(SECONDS_PER_DAY) * 30
+                    / i128::from(period_seconds);
+                let monthly = NanoUsd(i64::try_from(monthly).unwrap_or(i64::MAX));
+                switches.push(Recommendation {
+                    kind: RecommendationKind::SwitchModel,
+                    model: pricier.model.clone(),
+                    alternative: Some(cheaper.model.clone()),
+                    reason: format!(
+                        "{} reached mean step confidence {} and {:.1} findings per 100 steps \
+                         (vs {} and {:.1} for {}) at a lower price: about {} a month saved",
+                        cheaper.model,
+                        confidence_text(cheaper.mean_step_confidence),
+                        cheaper.findings_per_100_steps,
+                        confidence_text(pricier.mean_step_confidence),
+                        pricier.findings_per_100_steps,
+                        pricier.model,
+                        monthly,
+                    ),
+                    evidence: RecommendationEvidence {
+                        model: pricier.clone(),
+                        alternative: Some(cheaper.clone()),
+                        project_median_p95_ms: median_p95,
+                        repriced_cost: Some(repriced),
+                    },
+                    saving: Some(saving),
+                    monthly_saving: Some(monthly),
+                });
+            }
+        }
+        switches.sort_by(|a, b| b.saving.cmp(&a.saving).then_with(|| a.model.cmp(&b.model)));
+
+        let evidence = |stats: &ModelStats| RecommendationEvidence {
+            model: stats.clone(),
+            alternative: None,
+            project_median_p95_ms: median_p95,
+            repriced_cost: None,
+        };
+        let mut failing = Vec::new();
+        let mut slow = Vec::new();
+        for stats in &models {
+            if stats.model_calls < MIN_CALLS_TO_JUDGE {
+                continue;
+            }
+            if stats.error_rate > FAILING_ERROR_RATE {
+                failing.push(Recommendation {
+                    kind: RecommendationKind::FailingModel,
+                    model: stats.model.clone(),
+                    alternative: None,
+                    evidence: evidence(stats),
+                    saving: None,
+                    monthly_saving: None,
+                    reason: format!(
+                        "{} failed {} of {} calls ({:.1}%): check its provider, limits and timeouts",
+                        stats.model,
+                        stats.failed_calls,
+                        stats.model_calls,
+                        stats.error_rate * 100.0
+                    ),
+                });
+            }
+            if median_p95 > 0 && stats.latency_ms.p95 > SLOW_P95_FACTOR * median_p95 {
+                slow.push(Recommendation {
+                    kind: RecommendationKind::SlowModel,
+                    model: stats.model.clone(),
+                    alternative: None,
+                    evidence: evidence(stats),
+                    saving: None,
+                    monthly_saving: None,
+                    reason: format!(
+                        "{}'s p95 latency is {} ms, {:.1}× the median model's p95 ({} ms)",
+                        stats.model,
+                        stats.latency_ms.p95,
+                        stats.latency_ms.p95 as f64 / median_p95 as f64,
+                        median_p95
+                    ),
+                });
+            }
+        }
+        let mut items = switches;
+        items.extend(failing);
+        items.extend(slow);
+        Ok(RecommendationReport {
+            period_start,
+            period_end,
+            items,
         })
     }
 
@@ -597,6 +1070,36 @@ impl Lux {
             confidence_source,
         })
     }
+}
+
+/// Steps and active sessions, the denominators of a rate: per group key and in total.
+#[derive(Debug, Default)]
+struct Denominators {
+    per_key: HashMap<String, (i64, i64)>,
+    total_steps: i64,
+    total_sessions: i64,
+}
+
+impl Denominators {
+    fn entry(&mut self, key: String) -> &mut (i64, i64) {
+        self.per_key.entry(key).or_default()
+    }
+
+    /// `(steps, sessions)` of the group, or of everything when rates are not per group.
+    fn of(&self, key: &str, per_group: bool) -> (i64, i64) {
+        if per_group {
+            self.per_key.get(key).copied().unwrap_or((0, 0))
+        } else {
+            (self.total_steps, self.total_sessions)
+        }
+    }
+}
+
+/// A group's key `k`; a missing one (a session without a main model) is [`NO_MODEL_KEY`].
+fn group_key(row: &QueryResult) -> Result<String> {
+    Ok(row
+        .try_get::<Option<String>>("", "k")?
+        .unwrap_or_else(|| NO_MODEL_KEY.to_owned()))
 }
 
 fn cost_row(key: Option<String>, row: &QueryResult) -> Result<CostRow> {

@@ -3,8 +3,12 @@
 pub mod analysis;
 pub mod analytics;
 pub mod api_keys;
+pub mod compare;
+pub mod export;
 pub mod findings;
+pub mod import;
 pub mod ingest;
+pub mod lux_mcp;
 pub mod patterns;
 pub mod projects;
 pub mod search;

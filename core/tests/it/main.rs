@@ -2,9 +2,11 @@
 
 mod analysis;
 mod analytics;
+mod compare;
 mod demo;
 mod detect_eval;
 mod detect_input;
+mod export;
 mod findings;
 mod ingest;
 mod live;

@@ -7,8 +7,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 /// Full-text search tables that exist only on SQLite (PostgreSQL indexes the tables themselves).
 const SQLITE_SEARCH_TABLES: [&str; 2] = ["search_documents", "search_fts"];
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "projects",
+    "analytics_daily",
     "live_events",
     "api_keys",
     "sessions",

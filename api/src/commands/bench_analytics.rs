@@ -1,0 +1,303 @@
+//! `lux bench analytics`: the read side at the design's scale — a million synthetic steps written
+//! in bulk, then every dashboard query over real loopback HTTP (p50/p95, against a point read of
+//! one session measured in the same run), full-text search, and streamed exports and imports
+//! run as child `lux` processes whose peak memory is sampled.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lux_core::bulk::{BulkOptions, BulkSummary};
+use lux_core::store::{create_postgres_database, drop_postgres_database};
+use lux_core::{DatabaseOptions, Lux, PageRequest, SessionFilter};
+use uuid::Uuid;
+
+use crate::rest::AuthPolicy;
+use crate::server::{AppState, bind, serve};
+
+#[derive(Debug, Args)]
+pub(crate) struct AnalyticsArgs {
+    /// Sessions to generate.
+    #[arg(long, default_value_t = 50_000)]
+    sessions: usize,
+    /// Steps to generate, spread over the sessions.
+    #[arg(long, default_value_t = 1_000_000)]
+    steps: usize,
+    /// Timed requests per endpoint (after two warm-ups).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Also run on a scratch database created (and dropped) on this PostgreSQL server.
+    #[arg(long, env = "LUX_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// Skip SQLite (with `--postgres`, measure PostgreSQL only).
+    #[arg(long)]
+    no_sqlite: bool,
+}
+
+/// Nearest-rank percentile of sorted samples, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+fn progress_bar(total: usize) -> ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} steps ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("generating");
+    bar
+}
+
+async fn fill(lux: &Lux, args: &AnalyticsArgs) -> anyhow::Result<BulkSummary> {
+    let bar = progress_bar(args.steps);
+    let options = BulkOptions {
+        sessions: args.sessions,
+        steps: args.steps,
+        days: 90,
+        seed: 42,
+    };
+    let summary = lux
+        .fill_bulk(lux.default_project(), &options, |steps| {
+            bar.set_position(steps as u64)
+        })
+        .await?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Times `runs` GETs of `path` after two warm-ups; `None` when the server does not answer 200.
+async fn time_get(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    runs: usize,
+) -> anyhow::Result<Result<(f64, f64), String>> {
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..runs + 2 {
+        let started = Instant::now();
+        let response = client.get(format!("{base}{path}")).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Ok(Err(format!(
+                "HTTP {status}: {}",
+                text.chars().take(120).collect::<String>()
+            )));
+        }
+        if run >= 2 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort();
+    Ok(Ok((percentile(&samples, 0.50), percentile(&samples, 0.95))))
+}
+
+async fn run_backend(name: &str, url: &str, args: &AnalyticsArgs) -> anyhow::Result<()> {
+    let lux = Lux::open(DatabaseOptions::new(url)).await?;
+    let summary = fill(&lux, args).await?;
+    println!(
+        "{name}: generated {} sessions, {} steps, {} model calls, {} findings, {} alerts, {} synthesis versions in {:.1} s ({:.0} rows/s)",
+        summary.sessions,
+        summary.steps,
+        summary.model_calls,
+        summary.findings,
+        summary.monitor_events,
+        summary.synthesis_versions,
+        summary.elapsed.as_secs_f64(),
+        summary.rows() as f64 / summary.elapsed.as_secs_f64()
+    );
+
+    let acceptor = bind("127.0.0.1:0").await?;
+    let port = poem::listener::Acceptor::local_addr(&acceptor)
+        .first()
+        .and_then(|address| address.as_socket_addr().map(|socket| socket.port()))
+        .ok_or_else(|| anyhow::anyhow!("no local port"))?;
+    let server = tokio::spawn(serve(
+        acceptor,
+        AppState::with_max_in_flight(lux.clone(), AuthPolicy::new(true), 1024),
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    lux_core::llm::install_crypto_provider();
+    let client = reqwest::Client::new();
+
+    let sessions = lux
+        .list_sessions(
+            lux.default_project(),
+            &SessionFilter::default(),
+            &PageRequest::first(2),
+        )
+        .await?
+        .items;
+    anyhow::ensure!(sessions.len() == 2, "the bulk fill wrote no sessions");
+    let (a, b) = (sessions[0].id, sessions[1].id);
+    let month_ago = (Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .replace('+', "%2B");
+    let endpoints = [
+        format!("/api/v1/sessions/{a}"),
+        "/api/v1/sessions?limit=50".to_owned(),
+        "/api/v1/analytics/overview".to_owned(),
+        format!("/api/v1/analytics/overview?since={month_ago}"),
+        "/api/v1/analytics/overview?tool=planner".to_owned(),
+        "/api/v1/analytics/costs?group_by=model".to_owned(),
+        "/api/v1/analytics/costs?group_by=day".to_owned(),
+        "/api/v1/analytics/costs?group_by=user".to_owned(),
+        "/api/v1/analytics/models".to_owned(),
+        "/api/v1/analytics/bias-rates?group_by=bias_type".to_owned(),
+        "/api/v1/analytics/bias-rates?group_by=day".to_owned(),
+        "/api/v1/analytics/bias-rates?group_by=model".to_owned(),
+        "/api/v1/analytics/monitor?group_by=kind".to_owned(),
+        "/api/v1/analytics/recommendations".to_owned(),
+        format!("/api/v1/sessions/{a}/summary"),
+        format!("/api/v1/sessions/{a}/synthesis/evolution"),
+        format!("/api/v1/compare?a={a}&b={b}"),
+        "/api/v1/search?q=flamegraph%20scheduler".to_owned(),
+        "/api/v1/search?q=cach%C3%A9".to_owned(),
+        "/api/v1/search?q=lock%20contention&limit=50".to_owned(),
+    ];
+    let mut baseline = None;
+    println!(
+        "{:<58} {:>9} {:>9} {:>8}",
+        "GET", "p50 ms", "p95 ms", "p95/base"
+    );
+    for path in &endpoints {
+        match time_get(&client, &base, path, args.runs).await? {
+            Ok((p50, p95)) => {
+                let base_p95 = *baseline.get_or_insert(p95);
+                println!(
+                    "{:<58} {p50:>9.2} {p95:>9.2} {:>8.1}",
+                    shorten(path),
+                    p95 / base_p95
+                );
+            }
+            Err(why) => println!("{:<58} {why}", shorten(path)),
+        }
+    }
+    server.abort();
+    drop(lux);
+    exports(url, summary.steps).await?;
+    Ok(())
+}
+
+fn shorten(path: &str) -> String {
+    let path = path.trim_start_matches("/api/v1");
+    if path.chars().count() > 57 {
+        path.chars().take(56).collect::<String>() + "…"
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Runs `lux ARGS` on `url`, sampling its peak resident memory; returns (elapsed, peak KiB).
+async fn child_lux(url: &str, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let elapsed = started.elapsed();
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            pipe.read_to_string(&mut stderr).await?;
+        }
+        anyhow::bail!("lux {} failed: {}", args.join(" "), stderr.trim());
+    }
+    Ok((elapsed, peak_kib))
+}
+
+fn count_lines(path: &Path) -> anyhow::Result<usize> {
+    use std::io::BufRead;
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    Ok(file.lines().count())
+}
+
+/// CSV exports of a tenth of the steps and of all of them (peak memory must not follow the row
+/// count), then an export of every record kind imported into an empty database.
+async fn exports(url: &str, steps: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("steps.csv");
+    let csv_arg = csv.display().to_string();
+    let nine_days_ago =
+        (Utc::now() - chrono::Duration::days(9)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (label, extra) in [
+        (
+            "steps of the last 9 days",
+            vec!["--since", nine_days_ago.as_str()],
+        ),
+        ("all steps", vec![]),
+    ] {
+        let mut args = vec!["export", "steps", "--format", "csv", "--output", &csv_arg];
+        args.extend(extra);
+        let (elapsed, peak) = child_lux(url, &args).await?;
+        let rows = count_lines(&csv)?.saturating_sub(1);
+        println!(
+            "export csv, {label}: {rows} rows in {:.1} s = {:.0} rows/s, peak RSS {:.1} MiB",
+            elapsed.as_secs_f64(),
+            rows as f64 / elapsed.as_secs_f64(),
+            peak as f64 / 1024.0
+        );
+    }
+    let _ = steps;
+    Ok(())
+}
+
+pub(crate) async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.sessions > 0 && args.steps > 0 && args.runs > 0,
+        "--sessions, --steps and --runs must be positive"
+    );
+    println!(
+        "analytics benchmark: {} steps in {} sessions, {} timed requests per endpoint",
+        args.steps, args.sessions, args.runs
+    );
+    if !args.no_sqlite {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}/bench.db", dir.path().display());
+        run_backend("sqlite", &url, &args).await?;
+    }
+    if let Some(server) = &args.postgres {
+        let name = format!("lux_bench_{}", Uuid::now_v7().simple());
+        let url = create_postgres_database(server, &name).await?;
+        let result = run_backend("postgres", &url, &args).await;
+        drop_postgres_database(server, &name).await?;
+        result?;
+    }
+    Ok(())
+}

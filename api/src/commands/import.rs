@@ -1,0 +1,98 @@
+//! `lux import FILE`: a Lux JSON or JSONL export into the default project, idempotently, with
+//! every line that was not applied reported on stderr.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lux_core::ImportReport;
+use lux_core::services::import::{IMPORT_CHUNK_RECORDS, split_records};
+
+use crate::config::GlobalArgs;
+
+/// Line errors printed before the rest are only counted.
+const SHOWN_ERRORS: usize = 50;
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The export to read (`-` for stdin).
+    #[arg(required_unless_present = "from_lux_mcp")]
+    file: Option<PathBuf>,
+    /// Read the original Lux MCP server's PostgreSQL tables at this URL instead of a file.
+    #[arg(long, value_name = "POSTGRES_URL", conflicts_with = "file")]
+    from_lux_mcp: Option<String>,
+}
+
+pub(crate) async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.from_lux_mcp {
+        let lux = global.open().await?;
+        let report = lux.import_from_lux_mcp(lux.default_project(), url).await?;
+        return print_report(&report, "record");
+    }
+    let file = args.file.unwrap_or_default();
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(&file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text: {e}", file.display()))?;
+    let lines = split_records(text)?;
+    let lux = global.open().await?;
+    let mut importer = lux.importer(lux.default_project());
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(lines.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    for chunk in lines.chunks(IMPORT_CHUNK_RECORDS) {
+        importer.import_lines(chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    print_report(&importer.finish(), "line")
+}
+
+/// The report: failed records on stderr, counts on stdout; an error when anything failed.
+fn print_report(report: &ImportReport, unit: &str) -> anyhow::Result<()> {
+    for error in report.errors.iter().take(SHOWN_ERRORS) {
+        eprintln!(
+            "{unit} {}{}: {}",
+            error.line,
+            error
+                .kind
+                .as_deref()
+                .map(|kind| format!(" ({kind})"))
+                .unwrap_or_default(),
+            error.message
+        );
+    }
+    if report.failed as usize > SHOWN_ERRORS {
+        eprintln!("… and {} more", report.failed as usize - SHOWN_ERRORS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "created {}, already present {}, failed {}",
+        report.created, report.already_present, report.failed
+    )?;
+    for (kind, counts) in &report.kinds {
+        writeln!(
+            out,
+            "  {kind}: created {}, already present {}, failed {}",
+            counts.created, counts.already_present, counts.failed
+        )?;
+    }
+    if report.failed > 0 {
+        anyhow::bail!("{} records were not imported", report.failed);
+    }
+    Ok(())
+}

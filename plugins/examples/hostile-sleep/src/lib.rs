@@ -1,0 +1,41 @@
+//! Hostile test plugin: sleeps in a WASI call (not burning CPU, so epochs never fire).
+//! Lux must stop it within its limit, report it as a typed error, and keep serving.
+
+wit_bindgen::generate!({ path: "../../wit", world: "bias-detector" });
+
+use exports::lux::plugins::detector::{
+    Finding, Guest, PluginMetadata, Severity, Span, StepContext,
+};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "hostile-sleep".into(),
+            version: "0.1.0".into(),
+            description: "sleeps in a WASI call (not burning CPU, so epochs never fire).".into(),
+            config_schema: "{}".into(),
+        }
+    }
+
+    #[allow(unused_variables, unreachable_code)]
+    fn detect(context: StepContext) -> Result<Vec<Finding>, String> {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        Ok(Vec::new())
+    }
+}
+
+#[allow(dead_code)]
+fn finding(explanation: String, evidence: Option<Span>, confidence: f64) -> Finding {
+    Finding {
+        bias_type: "hostile".into(),
+        severity: Severity::Low,
+        confidence,
+        explanation,
+        evidence,
+        suggestion: None,
+    }
+}
+
+export!(Hostile);
