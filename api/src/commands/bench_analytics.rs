@@ -101,7 +101,12 @@ async fn time_get(
     Ok(Ok((percentile(&samples, 0.50), percentile(&samples, 0.95))))
 }
 
-async fn run_backend(name: &str, url: &str, args: &AnalyticsArgs) -> anyhow::Result<()> {
+async fn run_backend(
+    name: &str,
+    url: &str,
+    import_url: &str,
+    args: &AnalyticsArgs,
+) -> anyhow::Result<()> {
     let lux = Lux::open(DatabaseOptions::new(url)).await?;
     let summary = fill(&lux, args).await?;
     println!(
@@ -184,7 +189,7 @@ async fn run_backend(name: &str, url: &str, args: &AnalyticsArgs) -> anyhow::Res
     }
     server.abort();
     drop(lux);
-    exports(url, summary.steps).await?;
+    exports(url, import_url).await?;
     Ok(())
 }
 
@@ -248,14 +253,17 @@ fn count_lines(path: &Path) -> anyhow::Result<usize> {
     Ok(file.lines().count())
 }
 
-/// CSV exports of a tenth of the steps and of all of them (peak memory must not follow the row
-/// count), then an export of every record kind imported into an empty database.
-async fn exports(url: &str, steps: usize) -> anyhow::Result<()> {
+/// CSV exports of about a tenth of the history and of all of it (peak memory must not follow
+/// the row count), then a full-fidelity export of a slice imported into the empty `import_url`.
+async fn exports(url: &str, import_url: &str) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let csv = dir.path().join("steps.csv");
     let csv_arg = csv.display().to_string();
-    let nine_days_ago =
-        (Utc::now() - chrono::Duration::days(9)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let days_ago = |days: i64| {
+        (Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let nine_days_ago = days_ago(9);
     for (label, extra) in [
         (
             "steps of the last 9 days",
@@ -274,7 +282,36 @@ async fn exports(url: &str, steps: usize) -> anyhow::Result<()> {
             peak as f64 / 1024.0
         );
     }
-    let _ = steps;
+    std::fs::remove_file(&csv)?;
+
+    let jsonl = dir.path().join("slice.jsonl");
+    let jsonl_arg = jsonl.display().to_string();
+    let two_days_ago = days_ago(2);
+    let args = [
+        "export",
+        "all",
+        "--format",
+        "jsonl",
+        "--since",
+        &two_days_ago,
+        "--output",
+        &jsonl_arg,
+    ];
+    let (elapsed, peak) = child_lux(url, &args).await?;
+    let records = count_lines(&jsonl)?;
+    println!(
+        "export all (jsonl), sessions of the last 2 days: {records} records in {:.1} s = {:.0} records/s, peak RSS {:.1} MiB",
+        elapsed.as_secs_f64(),
+        records as f64 / elapsed.as_secs_f64(),
+        peak as f64 / 1024.0
+    );
+    let (elapsed, peak) = child_lux(import_url, &["import", &jsonl_arg]).await?;
+    println!(
+        "import into an empty database: {records} records in {:.1} s = {:.0} records/s, peak RSS {:.1} MiB",
+        elapsed.as_secs_f64(),
+        records as f64 / elapsed.as_secs_f64(),
+        peak as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -290,13 +327,17 @@ pub(crate) async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     if !args.no_sqlite {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}/bench.db", dir.path().display());
-        run_backend("sqlite", &url, &args).await?;
+        let import_url = format!("sqlite://{}/import.db", dir.path().display());
+        run_backend("sqlite", &url, &import_url, &args).await?;
     }
     if let Some(server) = &args.postgres {
         let name = format!("lux_bench_{}", Uuid::now_v7().simple());
+        let import_name = format!("{name}_import");
         let url = create_postgres_database(server, &name).await?;
-        let result = run_backend("postgres", &url, &args).await;
+        let import_url = create_postgres_database(server, &import_name).await?;
+        let result = run_backend("postgres", &url, &import_url, &args).await;
         drop_postgres_database(server, &name).await?;
+        drop_postgres_database(server, &import_name).await?;
         result?;
     }
     Ok(())

@@ -167,6 +167,16 @@ impl LuxMcp {
                 Err(error) => return Err(error.into()),
             }
         }
+        // Continuing is the common case: a read finds the session without taking the write lock.
+        match self
+            .lux
+            .get_session(project, &SessionRef::ExternalId(name.to_owned()))
+            .await
+        {
+            Ok(session) => return Ok(Some((session, false))),
+            Err(lux_core::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
         let new = NewSession {
             external_id: Some(name.to_owned()),
             ..new
