@@ -54,6 +54,9 @@ enum Command {
     Analytics(commands::analytics::AnalyticsCommand),
     /// Re-run the current detectors and monitor over stored sessions.
     Analyze(commands::analyze::AnalyzeArgs),
+    /// Install, list, enable, configure, run and remove WASM plugins.
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
     /// Measure write throughput against a bare-insert baseline, or detector quality on the eval set.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -97,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(command) => commands::sessions::run(&cli.global, command).await,
         Command::Bench(command) => commands::bench::run(&cli.global, command).await,
         Command::Analyze(args) => commands::analyze::run(&cli.global, args).await,
+        Command::Plugin(command) => commands::plugin::run(&cli.global, command).await,
         Command::Analytics(command) => commands::analytics::run(&cli.global, command).await,
         Command::Apikey(command) => commands::apikey::run(&cli.global, command).await,
         Command::Openapi => {

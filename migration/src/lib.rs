@@ -11,6 +11,7 @@ mod m20261126_000006_create_audit_log;
 mod m20261126_000007_create_live_events;
 mod m20261126_000008_create_search;
 mod m20261126_000009_create_analytics_daily;
+mod m20261126_000010_create_plugins;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_live_events::Migration),
             Box::new(m20261126_000008_create_search::Migration),
             Box::new(m20261126_000009_create_analytics_daily::Migration),
+            Box::new(m20261126_000010_create_plugins::Migration),
         ]
     }
 }

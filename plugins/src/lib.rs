@@ -17,7 +17,10 @@ mod adapters;
 mod error;
 mod host;
 mod output;
+pub mod registry;
 mod sandbox;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use adapters::{WasmDetector, WasmMiner};
 pub use error::{LoadError, PluginError};

@@ -12,5 +12,6 @@ pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod mcp;
 pub(crate) mod migrate;
+pub(crate) mod plugin;
 pub(crate) mod serve;
 pub(crate) mod sessions;

@@ -8,6 +8,7 @@ mod compare;
 mod dto;
 mod error;
 mod export;
+mod plugins;
 mod sessions;
 mod stream;
 
@@ -49,6 +50,8 @@ pub(crate) enum ApiTags {
     Search,
     /// Streamed CSV/JSON/JSONL exports and idempotent imports.
     Export,
+    /// WASM plugins: install, configure and run detectors and miners; stored patterns.
+    Plugins,
 }
 
 pub(crate) type ApiService = OpenApiService<
@@ -59,6 +62,7 @@ pub(crate) type ApiService = OpenApiService<
         compare::CompareApi,
         analytics::AnalyticsApi,
         export::ExportApi,
+        plugins::PluginsApi,
     ),
     (),
 >;
@@ -86,7 +90,11 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
                 lux: lux.clone(),
                 policy: policy.clone(),
             },
-            export::ExportApi { lux, policy },
+            export::ExportApi {
+                lux: lux.clone(),
+                policy: policy.clone(),
+            },
+            plugins::PluginsApi::new(lux, policy),
         ),
         "Lux API",
         env!("CARGO_PKG_VERSION"),

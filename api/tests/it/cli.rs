@@ -4,17 +4,17 @@ use crate::support::{Scratch, cli_tests};
 
 async fn migrate_status_down_up_fresh(scratch: &Scratch) {
     let up = scratch.ok(&["migrate", "up"]);
-    assert!(up.contains("applied 9 migration(s); 0 pending"), "{up}");
+    assert!(up.contains("applied 10 migration(s); 0 pending"), "{up}");
     let status = scratch.ok(&["migrate", "status"]);
     assert_eq!(
         status.lines().filter(|l| l.starts_with("applied")).count(),
-        9,
+        10,
         "{status}"
     );
 
     let down = scratch.ok(&["migrate", "down", "--steps", "2"]);
     assert!(
-        down.contains("reverted 2 migration(s); 7 still applied"),
+        down.contains("reverted 2 migration(s); 8 still applied"),
         "{down}"
     );
     let status = scratch.ok(&["migrate", "status"]);
@@ -31,7 +31,7 @@ async fn migrate_status_down_up_fresh(scratch: &Scratch) {
     scratch.ok(&["migrate", "up"]);
     scratch.ok(&["demo", "--sessions", "3"]);
     let fresh = scratch.ok(&["migrate", "fresh"]);
-    assert!(fresh.contains("applied 9 migrations"), "{fresh}");
+    assert!(fresh.contains("applied 10 migrations"), "{fresh}");
     let listed = scratch.ok(&["sessions", "list"]);
     assert!(
         !listed.contains("traced_reasoning") && !listed.contains("confer"),

@@ -6,6 +6,7 @@ mod cli;
 mod compare;
 mod export;
 mod mcp;
+mod plugins;
 mod rest;
 #[cfg(lux_schemathesis)]
 mod schemathesis;

@@ -6,6 +6,7 @@
 //! the detector, stamps each finding with the detector's name and version, repairs spans onto
 //! character boundaries, and turns a failure or a blown time budget into a recorded event.
 
+mod dynamic;
 pub mod eval;
 pub mod heuristics;
 pub mod llm_verifier;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Severity, Span};
 
+pub use dynamic::DynamicDetectors;
 pub use patterns::{MinedPattern, PatternMiner, SessionDigest};
 pub use registry::{
     DETECTOR_FAILURE, DetectorFailure, DetectorRegistry, FAILURE_SOURCE, HEURISTIC_BUDGET,

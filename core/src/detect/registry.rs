@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::heuristics::builtin_detectors;
 use super::llm_verifier::LlmVerifier;
 use super::text::{clamp_span, truncate};
-use super::{BiasDetector, ContextWindow, Detection, DetectorInput, PriorStep};
+use super::{BiasDetector, ContextWindow, Detection, DetectorInput, DynamicDetectors, PriorStep};
 use crate::domain::{
     MAX_LABEL_BYTES, MAX_TEXT_BYTES, NewFinding, NewMonitorEvent, Severity, identifier,
     required_text,
@@ -66,6 +66,8 @@ pub struct DetectorRegistry {
     pub monitor: Option<MonitorConfig>,
     pub context: ContextWindow,
     failures: AtomicU64,
+    /// Detectors added and removed at run time (enabled WASM plugins), run after the fixed ones.
+    dynamic: DynamicDetectors,
 }
 
 impl Default for DetectorRegistry {
@@ -82,6 +84,7 @@ impl DetectorRegistry {
             monitor: None,
             context: ContextWindow::default(),
             failures: AtomicU64::new(0),
+            dynamic: DynamicDetectors::default(),
         }
     }
 
@@ -141,6 +144,21 @@ impl DetectorRegistry {
         &self.detectors
     }
 
+    /// The run-time set (plugins); clones of the handle share it with this registry.
+    pub fn dynamic(&self) -> &DynamicDetectors {
+        &self.dynamic
+    }
+
+    /// The fixed detectors followed by the run-time ones, as they are now.
+    pub fn all_detectors(&self) -> Vec<RegisteredDetector> {
+        let dynamic = self.dynamic.snapshot();
+        self.detectors
+            .iter()
+            .chain(dynamic.iter())
+            .cloned()
+            .collect()
+    }
+
     /// Detector failures and timeouts since this registry was built (also stored as events).
     pub fn failure_count(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
@@ -186,8 +204,8 @@ impl DetectorRegistry {
         }
 
         let started = Instant::now();
-        let tasks: Vec<_> = self
-            .detectors
+        let detectors = self.all_detectors();
+        let tasks: Vec<_> = detectors
             .iter()
             .map(|registered| {
                 let detector = registered.detector.clone();

@@ -186,7 +186,9 @@ impl Lux {
     }
 
     fn analysis_is_off(&self) -> bool {
-        self.analysis.detectors().is_empty() && self.analysis.monitor.is_none()
+        self.analysis.detectors().is_empty()
+            && self.analysis.dynamic().is_empty()
+            && self.analysis.monitor.is_none()
     }
 
     /// Analyses the step records of a batch in order, before its transaction opens. A step's
@@ -386,14 +388,15 @@ impl Lux {
         let mut ctx = WriteCtx::new(self, project);
         ctx.session(&tx, &reference).await?;
         let mut versions_cond = Condition::any();
-        for registered in registry.detectors() {
+        let detectors = registry.all_detectors();
+        for registered in &detectors {
             versions_cond = versions_cond.add(
                 Condition::all()
                     .add(bias_finding::Column::Detector.eq(registered.detector.name()))
                     .add(bias_finding::Column::DetectorVersion.eq(registered.detector.version())),
             );
         }
-        let replaced_findings = if registry.detectors().is_empty() {
+        let replaced_findings = if detectors.is_empty() {
             0
         } else {
             bias_finding::Entity::delete_many()

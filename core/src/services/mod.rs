@@ -10,6 +10,7 @@ pub mod import;
 pub mod ingest;
 pub mod lux_mcp;
 pub mod patterns;
+pub mod plugins;
 pub mod projects;
 pub mod search;
 pub mod sessions;

@@ -29,6 +29,8 @@ pub const MAX_QUERY_WORDS: usize = 32;
 /// Most hits per page.
 pub const MAX_SEARCH_LIMIT: u32 = 100;
 pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
+/// Newest matching texts ranked first on SQLite (see `search_sqlite`).
+const RANKED_WINDOW: i64 = 3_000;
 /// Deepest offset a cursor may point to; refine the query instead of paging further.
 pub const MAX_SEARCH_OFFSET: u32 = 10_000;
 
@@ -323,7 +325,10 @@ impl Lux {
         Ok(Page { items, next_cursor })
     }
 
-    /// `limit + 1` hits from `offset`, with snippets.
+    /// `limit + 1` hits from `offset`, with snippets. Ranking every match of a common word costs
+    /// seconds at a million texts, so the newest [`RANKED_WINDOW`] matches (FTS5 walks its rowids
+    /// newest first without ranking) are ranked first; only when they cannot fill the page — a
+    /// selective filter, or a deep page — are all matches ranked.
     async fn search_sqlite(
         &self,
         project: ProjectId,
@@ -331,6 +336,39 @@ impl Lux {
         filter: &SearchFilter,
         limit: u32,
         offset: u32,
+    ) -> Result<Vec<RawHit>> {
+        let indexed = !parsed.words.is_empty();
+        let mut floor = None;
+        if indexed {
+            let mut sql = Sql::new(DbBackend::Sqlite);
+            sql.push("SELECT rowid AS doc FROM search_fts WHERE search_fts MATCH ")
+                .bind(parsed.fts5())
+                .push(" ORDER BY rowid DESC LIMIT 1 OFFSET ")
+                .bind(RANKED_WINDOW - 1);
+            if let Some(row) = self.db().query_all_raw(sql.statement()).await?.first() {
+                floor = Some(row.try_get::<i64>("", "doc")?);
+            }
+        }
+        let mut hits = self
+            .ranked_sqlite(project, parsed, filter, limit, offset, floor)
+            .await?;
+        if floor.is_some() && hits.len() <= limit as usize {
+            hits = self
+                .ranked_sqlite(project, parsed, filter, limit, offset, None)
+                .await?;
+        }
+        self.attach_snippets_sqlite(parsed, hits).await
+    }
+
+    /// `limit + 1` hits from `offset`, best first, among the matches from rowid `floor` on.
+    async fn ranked_sqlite(
+        &self,
+        project: ProjectId,
+        parsed: &ParsedQuery,
+        filter: &SearchFilter,
+        limit: u32,
+        offset: u32,
+        floor: Option<i64>,
     ) -> Result<Vec<RawHit>> {
         let indexed = !parsed.words.is_empty();
         let mut sql = Sql::new(DbBackend::Sqlite);
@@ -355,6 +393,9 @@ impl Lux {
         );
         if indexed {
             sql.push(" WHERE search_fts MATCH ").bind(parsed.fts5());
+            if let Some(floor) = floor {
+                sql.push(" AND search_fts.rowid >= ").bind(floor);
+            }
         } else {
             sql.push(" WHERE 1 = 1");
         }
@@ -377,15 +418,19 @@ impl Lux {
             .push(" OFFSET ")
             .bind(i64::from(offset));
         let rows = self.db().query_all_raw(sql.statement()).await?;
-        let mut hits = rows
-            .iter()
-            .map(|row| raw_hit(row, true))
-            .collect::<Result<Vec<_>>>()?;
+        rows.iter().map(|row| raw_hit(row, true)).collect()
+    }
+
+    /// Snippets for this page only: FTS5 builds them from the index's view of the text.
+    async fn attach_snippets_sqlite(
+        &self,
+        parsed: &ParsedQuery,
+        mut hits: Vec<RawHit>,
+    ) -> Result<Vec<RawHit>> {
         if hits.is_empty() {
             return Ok(hits);
         }
-
-        // Snippets for this page only: FTS5 builds them from the index's view of the text.
+        let indexed = !parsed.words.is_empty();
         let mut sql = Sql::new(DbBackend::Sqlite);
         if indexed {
             sql.push(

@@ -13,6 +13,7 @@ mod live;
 mod llm;
 mod migrations;
 mod patterns;
+mod plugins;
 mod search;
 mod sessions;
 mod steps;

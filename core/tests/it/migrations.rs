@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 /// Full-text search tables that exist only on SQLite (PostgreSQL indexes the tables themselves).
 const SQLITE_SEARCH_TABLES: [&str; 2] = ["search_documents", "search_fts"];
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 18] = [
     "projects",
     "analytics_daily",
     "live_events",
@@ -23,6 +23,9 @@ const TABLES: [&str; 15] = [
     "bias_findings",
     "monitor_events",
     "audit_log",
+    "plugins",
+    "plugin_runs",
+    "patterns",
 ];
 
 async fn tables(db: &DatabaseConnection) -> Vec<String> {

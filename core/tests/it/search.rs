@@ -351,4 +351,98 @@ storage_tests!(
     hostile_queries_are_plain_words,
     pages_cover_every_hit_once,
     no_hits_across_projects_or_after_delete,
+    older_matches_are_found_behind_many_newer_ones,
 );
+
+/// Past a few thousand matches SQLite ranks the newest first; an older match that a filter (or
+/// another project) selects must still be found, and a page past that window still served.
+async fn older_matches_are_found_behind_many_newer_ones(lux: &Lux) {
+    let old_project = lux.create_project("old", "Old").await.unwrap();
+    let (old_id, _) = {
+        let session = lux
+            .create_session(old_project.id, new_session("search"))
+            .await
+            .unwrap()
+            .value;
+        let step = lux
+            .append_step(
+                old_project.id,
+                &SessionRef::Id(session.id),
+                thought("The flamegraph shows the allocator."),
+            )
+            .await
+            .unwrap()
+            .value;
+        (step.id, session.id)
+    };
+
+    let project = lux.default_project();
+    let mut records = Vec::new();
+    for n in 0..3_200 {
+        if n % 100 == 0 {
+            records.push(services::ingest::IngestRecord::Session(NewSession {
+                id: Some(SessionId(uuid::Uuid::now_v7())),
+                tool: "bulk".into(),
+                ..NewSession::default()
+            }));
+        }
+        let Some(services::ingest::IngestRecord::Session(NewSession {
+            id: Some(session), ..
+        })) = records
+            .iter()
+            .rev()
+            .find(|record| matches!(record, services::ingest::IngestRecord::Session(_)))
+        else {
+            unreachable!("a session record was pushed first");
+        };
+        let session = *session;
+        records.push(services::ingest::IngestRecord::Step {
+            session: SessionRef::Id(session),
+            step: thought(&format!("Flamegraph number {n} of the scheduler.")),
+        });
+    }
+    for batch in records.chunks(900) {
+        let options = services::ingest::IngestOptions { analyze: false };
+        lux.ingest_with(project, batch, &options).await.unwrap();
+    }
+
+    // The other project's single, older match is found although 3,200 newer ones exist.
+    let found = lux
+        .search(
+            old_project.id,
+            "flamegraph",
+            &SearchFilter::default(),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].id, old_id.0);
+
+    let first = lux
+        .search(
+            project,
+            "flamegraph",
+            &SearchFilter::default(),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 100);
+    assert!(first.next_cursor.is_some());
+    // A page beyond the newest few thousand matches still returns the older ones.
+    let deep = lux
+        .search(
+            project,
+            "flamegraph",
+            &SearchFilter::default(),
+            &PageRequest {
+                limit: Some(100),
+                cursor: Some("o3150".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(deep.items.len(), 50);
+    assert!(deep.next_cursor.is_none());
+}

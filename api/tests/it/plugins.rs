@@ -1,0 +1,571 @@
+//! The plugin registry over real HTTP on a loopback port and through the CLI, with the example and
+//! hostile components lux-plugins builds: install, enable, findings on new steps and in analytics,
+//! runs on history, a miner's stored patterns, and a hostile plugin that cannot stop the server.
+
+use std::time::{Duration, Instant};
+
+use lux_api::rest::AuthPolicy;
+use lux_api::server::{AppState, app};
+use lux_core::demo::DemoOptions;
+use lux_core::*;
+use lux_plugins::testing::example_wasm;
+use serde_json::{Value, json};
+
+lux_core::storage_tests!(
+    absolute_claims_installs_and_runs_on_writes_and_history,
+    miner_patterns_are_stored_and_listed,
+    hostile_loop_is_stopped_and_recorded_while_writes_go_on,
+);
+
+/// The real app on `127.0.0.1:<free port>`, stopped when dropped.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(lux: &Lux) -> Server {
+    lux_core::llm::install_crypto_provider();
+    let acceptor = {
+        use poem::listener::{Listener, TcpListener};
+        TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap()
+    };
+    let port = {
+        use poem::listener::Acceptor;
+        acceptor.local_addr()[0].as_socket_addr().unwrap().port()
+    };
+    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
+    let task = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
+    Server {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        task,
+    }
+}
+
+impl Server {
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(value["code"].is_string(), "error shape: {text}");
+            assert!(status < 500, "never a 500: {text}");
+        }
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn install(&self, wasm: Vec<u8>) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(format!("{}/api/v1/plugins", self.base))
+                .header("content-type", "application/wasm")
+                .body(wasm),
+        )
+        .await
+    }
+
+    async fn session(&self, tool: &str) -> String {
+        let (status, session) = self.post("/api/v1/sessions", json!({ "tool": tool })).await;
+        assert_eq!(status, 201, "{session}");
+        session["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn step(&self, session: &str, content: &str) -> Value {
+        let (status, step) = self
+            .post(
+                &format!("/api/v1/sessions/{session}/steps"),
+                json!({ "kind": "analysis", "content": content }),
+            )
+            .await;
+        assert_eq!(status, 201, "{step}");
+        step
+    }
+}
+
+const TEXT: &str = "The cache is always warm after boot. It never fails — guaranteed. \
+                    The eviction might sometimes always lag.";
+
+/// The unhedged absolutes of `TEXT`, found by hand: sentence 3 hedges with "might".
+fn expected_evidence() -> Vec<&'static str> {
+    vec!["always", "never", "guaranteed"]
+}
+
+/// A custom section named `notes` with no payload: valid at the end of any component.
+fn notes_section() -> Vec<u8> {
+    vec![0, 6, 5, b'n', b'o', b't', b'e', b's']
+}
+
+const DETECTOR: &str = "plugin.absolute-claims";
+
+/// Evidence texts of the plugin's stored findings in a session, in step and text order.
+async fn plugin_evidence(lux: &Lux, session: &str) -> Vec<String> {
+    let reference = SessionRef::Id(session.parse().unwrap());
+    let mut findings: Vec<Finding> = lux
+        .list_findings(lux.default_project(), &reference)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.detector == DETECTOR)
+        .collect();
+    findings.sort_by_key(|f| (f.created_at, f.evidence.map(|s| s.start)));
+    findings
+        .into_iter()
+        .map(|f| f.evidence_text.unwrap_or_default())
+        .collect()
+}
+
+async fn absolute_claims_installs_and_runs_on_writes_and_history(lux: &Lux) {
+    let server = serve(lux).await;
+
+    // A session written before the plugin exists has no plugin findings.
+    let history = server.session("before").await;
+    server.step(&history, TEXT).await;
+    assert!(plugin_evidence(lux, &history).await.is_empty());
+
+    // Refused components: the loader's own words, as a 400.
+    let (status, error) = server.install(b"not wasm at all".to_vec()).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("WebAssembly"),
+        "{error}"
+    );
+    let (status, error) = server.install(example_wasm("wrong-version")).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("lux:plugins@"),
+        "{error}"
+    );
+    let (status, listed) = server.get("/api/v1/plugins").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["items"], json!([]), "nothing refused is stored");
+
+    // Install, then the same bytes again: 201 then 200, one version.
+    let wasm = example_wasm("absolute-claims");
+    let (status, installed) = server.install(wasm.clone()).await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["created"], true);
+    assert_eq!(installed["plugin"]["name"], "absolute-claims");
+    assert_eq!(installed["plugin"]["kind"], "detector");
+    assert_eq!(installed["plugin"]["enabled"], false);
+    assert_eq!(installed["version"]["size_bytes"], wasm.len() as u64);
+    let (status, again) = server.install(wasm).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["created"], false);
+    // Other bytes under the same name and version (here: a custom section appended, which changes
+    // nothing the plugin does) are a conflict: a new build needs a new version.
+    let mut rebuilt = notes_section();
+    rebuilt.splice(0..0, example_wasm("absolute-claims"));
+    let (status, clash) = server.install(rebuilt).await;
+    assert_eq!(status, 409, "{clash}");
+    assert!(
+        clash["message"]
+            .as_str()
+            .unwrap()
+            .contains("different bytes"),
+        "{clash}"
+    );
+    let (_, shown) = server.get("/api/v1/plugins/absolute-claims").await;
+    assert_eq!(shown["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["active_version"], "0.1.0");
+
+    // Installed but disabled: a new step gets no plugin finding.
+    let live = server.session("live").await;
+    server.step(&live, TEXT).await;
+    assert!(plugin_evidence(lux, &live).await.is_empty());
+
+    let (status, enabled) = server
+        .patch(
+            "/api/v1/plugins/absolute-claims",
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{enabled}");
+    assert_eq!(enabled["enabled"], true);
+
+    // Enabled: the next step write runs it like a built-in.
+    server.step(&live, TEXT).await;
+    assert_eq!(plugin_evidence(lux, &live).await, expected_evidence());
+    let (status, found) = server
+        .get(&format!("/api/v1/sessions/{live}/findings"))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let over_rest = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["detector"] == DETECTOR)
+        .count();
+    assert_eq!(over_rest, expected_evidence().len());
+
+    // …and in analytics, as a recount of the raw findings by detector.
+    let (status, rates) = server
+        .get("/api/v1/analytics/bias-rates?group_by=detector")
+        .await;
+    assert_eq!(status, 200, "{rates}");
+    let row = rates["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["key"] == DETECTOR)
+        .unwrap_or_else(|| panic!("no {DETECTOR} row: {rates}"));
+    let stored =
+        plugin_evidence(lux, &live).await.len() + plugin_evidence(lux, &history).await.len();
+    assert_eq!(row["findings"], stored as u64);
+
+    // On history: the old session gets its findings, and a rerun replaces rather than adds.
+    for _ in 0..2 {
+        let (status, run) = server
+            .post(
+                "/api/v1/plugins/absolute-claims/run",
+                json!({ "session_id": history }),
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["outcome"], "ok");
+        assert_eq!(run["sessions"], 1);
+        assert_eq!(run["steps"], 1);
+        assert_eq!(run["findings"], expected_evidence().len() as u64);
+        assert_eq!(plugin_evidence(lux, &history).await, expected_evidence());
+    }
+    let (status, runs) = server.get("/api/v1/plugins/absolute-claims/runs").await;
+    assert_eq!(status, 200, "{runs}");
+    let runs = runs["items"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["session_id"] == history.as_str()
+        && r["outcome"] == "ok"
+        && r["produced"] == expected_evidence().len() as u64));
+
+    // Configuration is checked against the plugin's schema; a valid one takes effect at once.
+    let (status, error) = server
+        .patch(
+            "/api/v1/plugins/absolute-claims",
+            json!({ "config": { "extra_terms": "obviously" } }),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("extra_terms"),
+        "{error}"
+    );
+    let (status, configured) = server
+        .patch(
+            "/api/v1/plugins/absolute-claims",
+            json!({ "config": { "extra_terms": ["obviously"] } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{configured}");
+    let fresh = server.session("configured").await;
+    server.step(&fresh, "The fix is obviously right.").await;
+    assert_eq!(plugin_evidence(lux, &fresh).await, ["obviously"]);
+
+    // Bad requests are 4xx naming the problem.
+    let (status, _) = server
+        .post("/api/v1/plugins/absolute-claims/run", json!({}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = server
+        .post("/api/v1/plugins/nothing-here/run", json!({ "all": true }))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .delete("/api/v1/plugins/absolute-claims?version=9.9.9")
+        .await;
+    assert_eq!(status, 404);
+
+    // Disabled: writes stop running it. Removed: gone, its findings stay.
+    server
+        .patch(
+            "/api/v1/plugins/absolute-claims",
+            json!({ "enabled": false }),
+        )
+        .await;
+    let after = server.session("after").await;
+    server.step(&after, TEXT).await;
+    assert!(plugin_evidence(lux, &after).await.is_empty());
+    let (status, removed) = server.delete("/api/v1/plugins/absolute-claims").await;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["removed"], 1);
+    let (status, _) = server.get("/api/v1/plugins/absolute-claims").await;
+    assert_eq!(status, 404);
+    assert_eq!(plugin_evidence(lux, &history).await, expected_evidence());
+}
+
+async fn miner_patterns_are_stored_and_listed(lux: &Lux) {
+    let project = lux.default_project();
+    let options = DemoOptions {
+        sessions: 12,
+        seed: 7,
+    };
+    lux.fill_demo(project, &options).await.unwrap();
+    let server = serve(lux).await;
+    let (status, installed) = server.install(example_wasm("recurring-signals")).await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["plugin"]["kind"], "miner");
+
+    // What the miner should find, recounted from the digests: signals in at least 2 sessions.
+    let digests = lux
+        .session_digests(project, &SessionFilter::default(), 500)
+        .await
+        .unwrap();
+    let mut expected: std::collections::BTreeMap<String, usize> = Default::default();
+    for digest in &digests {
+        let labels: std::collections::BTreeSet<&String> = digest
+            .bias_counts
+            .iter()
+            .chain(&digest.monitor_counts)
+            .filter(|(_, count)| **count > 0)
+            .map(|(label, _)| label)
+            .collect();
+        for label in labels {
+            *expected.entry(label.clone()).or_default() += 1;
+        }
+    }
+    expected.retain(|_, sessions| *sessions >= 2);
+    assert!(!expected.is_empty(), "the demo data has recurring signals");
+
+    let (status, run) = server
+        .post(
+            "/api/v1/plugins/recurring-signals/run",
+            json!({ "all": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outcome"], "ok");
+    assert_eq!(run["sessions"], digests.len() as u64);
+    assert_eq!(run["patterns"], expected.len() as u64);
+
+    let (status, patterns) = server
+        .get("/api/v1/patterns?miner=plugin.recurring-signals")
+        .await;
+    assert_eq!(status, 200, "{patterns}");
+    let listed: std::collections::BTreeMap<String, usize> = patterns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["kind"], "recurring_signal");
+            assert_eq!(
+                p["support"].as_u64().unwrap() as usize,
+                p["session_ids"].as_array().unwrap().len()
+            );
+            (
+                p["data"]["signal"].as_str().unwrap().to_owned(),
+                p["support"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
+
+    // A miner looks at a set of sessions, never one.
+    let one = digests[0].session_id.0;
+    let (status, error) = server
+        .post(
+            "/api/v1/plugins/recurring-signals/run",
+            json!({ "session_id": one }),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let (_, runs) = server.get("/api/v1/plugins/recurring-signals/runs").await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(runs["items"][0]["produced"], expected.len() as u64);
+}
+
+async fn hostile_loop_is_stopped_and_recorded_while_writes_go_on(lux: &Lux) {
+    let server = serve(lux).await;
+    let (status, installed) = server.install(example_wasm("hostile-loop")).await;
+    assert_eq!(status, 201, "{installed}");
+    let (status, _) = server
+        .patch("/api/v1/plugins/hostile-loop", json!({ "enabled": true }))
+        .await;
+    assert_eq!(status, 200);
+
+    let session = server.session("hostile").await;
+    let started = Instant::now();
+    for n in 0..3 {
+        let step = server
+            .step(
+                &session,
+                &format!("Step {n}: measure before changing anything."),
+            )
+            .await;
+        assert!(step["id"].is_string());
+    }
+    // Three writes, each with a plugin stopped at its 100 ms limit, well under the budget.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "writes took {:?}",
+        started.elapsed()
+    );
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{health}");
+    let (status, steps) = server
+        .get(&format!("/api/v1/sessions/{session}/steps"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(steps["items"].as_array().unwrap().len(), 3);
+
+    // Each stopped call is recorded as a timeout (written off the write path, so poll briefly).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let runs = loop {
+        let (_, runs) = server.get("/api/v1/plugins/hostile-loop/runs").await;
+        let items = runs["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= 3 || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["outcome"], "timeout", "{run}");
+        assert!(
+            run["message"].as_str().unwrap().contains("time limit"),
+            "{run}"
+        );
+    }
+
+    // On history too: the run ends as a timeout, not an error.
+    let (status, run) = server
+        .post(
+            "/api/v1/plugins/hostile-loop/run",
+            json!({ "session_id": session }),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outcome"], "timeout");
+    assert_eq!(run["failures"], 3);
+    assert_eq!(run["findings"], 0);
+}
+
+/// The CLI door, on the built `lux` binary.
+mod cli {
+    use lux_core::*;
+    use lux_plugins::testing::example_path;
+    use serde_json::{Value, json};
+
+    use super::DETECTOR;
+    use crate::support::{Scratch, cli_tests};
+
+    cli_tests!(plugin_cli_installs_enables_configures_runs_and_removes);
+
+    async fn plugin_cli_installs_enables_configures_runs_and_removes(scratch: &Scratch) {
+        let wasm = example_path("absolute-claims");
+        let wasm = wasm.to_str().unwrap();
+        let refused = scratch.fails(&[
+            "plugin",
+            "install",
+            example_path("wrong-version").to_str().unwrap(),
+        ]);
+        assert!(refused.contains("lux:plugins@"), "{refused}");
+
+        let installed = scratch.ok(&["plugin", "install", wasm]);
+        assert!(
+            installed.contains("installed absolute-claims 0.1.0 (detector"),
+            "{installed}"
+        );
+        let again = scratch.ok(&["plugin", "install", wasm]);
+        assert!(again.contains("already installed"), "{again}");
+        scratch.ok(&["plugin", "enable", "absolute-claims"]);
+        let listed = scratch.ok(&["plugin", "list"]);
+        let row = listed
+            .lines()
+            .find(|line| line.contains("absolute-claims"))
+            .unwrap_or_else(|| panic!("{listed}"));
+        assert!(
+            row.contains("0.1.0") && row.contains("detector") && row.contains("yes"),
+            "{row}"
+        );
+
+        let bad = scratch.fails(&[
+            "plugin",
+            "config",
+            "absolute-claims",
+            r#"{"extra_terms": 3}"#,
+        ]);
+        assert!(bad.contains("extra_terms"), "{bad}");
+        scratch.ok(&[
+            "plugin",
+            "config",
+            "absolute-claims",
+            r#"{"extra_terms": ["surely"]}"#,
+        ]);
+        let shown: Value =
+            serde_json::from_str(&scratch.ok(&["plugin", "show", "absolute-claims"])).unwrap();
+        assert_eq!(shown[0]["config"], json!({ "extra_terms": ["surely"] }));
+
+        // History written by the demo: the run's count is the plugin's stored findings.
+        scratch.ok(&["demo", "--sessions", "3"]);
+        let ran = scratch.ok(&["plugin", "run", "absolute-claims", "--all"]);
+        assert!(
+            ran.contains("on 3 session(s)") && ran.contains("outcome ok"),
+            "{ran}"
+        );
+        let lux = Lux::open(DatabaseOptions::new(&scratch.url)).await.unwrap();
+        let project = lux.default_project();
+        let mut stored = 0;
+        for session in lux
+            .list_sessions(project, &SessionFilter::default(), &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+        {
+            stored += lux
+                .list_findings(project, &SessionRef::Id(session.id))
+                .await
+                .unwrap()
+                .iter()
+                .filter(|f| f.detector == DETECTOR)
+                .count();
+        }
+        assert!(
+            ran.contains(&format!("{stored} finding(s)")),
+            "{ran} vs {stored} stored"
+        );
+        let missing = scratch.run(&["plugin", "run", "absolute-claims"]);
+        assert!(!missing.status.success());
+        let said = String::from_utf8_lossy(&missing.stderr);
+        assert!(
+            said.contains("--session") || said.contains("--all"),
+            "{said}"
+        );
+
+        let removed = scratch.ok(&["plugin", "remove", "absolute-claims"]);
+        assert!(removed.contains("removed 1 version(s)"), "{removed}");
+        let gone = scratch.fails(&["plugin", "show", "absolute-claims"]);
+        assert!(gone.contains("not found"), "{gone}");
+    }
+}
