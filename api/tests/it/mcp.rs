@@ -101,7 +101,86 @@ cli_tests!(
     planner_builds_a_stored_plan_with_revisions,
     search_and_analytics_tools_read_stored_reasoning,
     history_tools_report_what_core_computes,
+    llm_tools_over_streamable_http_store_every_call,
 );
+
+/// `lux serve`'s `/mcp` runs the LLM-backed tools like stdio does: an answer and a failure, both
+/// stored, read back through core.
+async fn llm_tools_over_streamable_http_store_every_call(scratch: &Scratch) {
+    lux_core::llm::install_crypto_provider();
+    let (url, _) = scripted_llm(vec![
+        completion(CONFER_1, 1000, 200, 0),
+        (
+            500,
+            r#"{"error": {"message": "upstream exploded"}}"#.to_owned(),
+        ),
+    ])
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = scratch.lux();
+    for name in LLM_VARS {
+        command.env_remove(name);
+    }
+    let mut server = command
+        .env("LUX_LLM_BASE_URL", &url)
+        .env("LUX_LLM_MODEL", "gpt-4o-mini")
+        .env("LUX_MAX_RETRIES", "0")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn lux serve");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !matches!(crate::support::http_get(port, "/healthz"), Ok((200, _))) {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let transport = StreamableHttpClientTransport::from_uri(format!("http://127.0.0.1:{port}/mcp"));
+    let client = ().serve(transport).await.expect("MCP over HTTP");
+    let (markdown, first) = ok(call(
+        &client,
+        "confer",
+        json!({"message": "Why is the invoice list slow for large accounts?"}),
+    )
+    .await);
+    assert!(markdown.contains("Add an index"), "{markdown}");
+    let continuation = first["continuation_id"].as_str().unwrap().to_owned();
+    let (message, error) = tool_error(
+        call(
+            &client,
+            "confer",
+            json!({"message": "And now?", "continuation_id": continuation}),
+        )
+        .await,
+    );
+    assert_eq!(error["code"], "llm_failed", "{message}");
+    client.cancel().await.ok();
+    server.kill().ok();
+    server.wait().ok();
+
+    let lux = open(scratch).await;
+    let project = lux.default_project();
+    let reference = SessionRef::Id(first["lux_session_id"].as_str().unwrap().parse().unwrap());
+    let steps = lux.all_steps(project, &reference).await.unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["message", "response", "message"], "nothing lost");
+    let calls = lux.list_model_calls(project, &reference).await.unwrap();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!((calls[0].input_tokens, calls[0].output_tokens), (1000, 200));
+    assert!(calls[0].cost.0 > 0);
+    assert_ne!(calls[1].status, lux_core::CallStatus::Ok);
+    let synthesis = lux.latest_synthesis(project, &reference).await.unwrap();
+    assert_eq!(
+        synthesis
+            .and_then(|version| version.current_understanding)
+            .as_deref(),
+        Some("The invoice list scans all invoices in memory.")
+    );
+}
 
 async fn history_tools_report_what_core_computes(scratch: &Scratch) {
     let lux = open_migrated(scratch).await;
