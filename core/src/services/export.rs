@@ -19,7 +19,7 @@ use lux_entity::{
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::store::{Backend, Lux};
+use crate::store::{Backend, Lux, session_from_row};
 
 /// Rows read per query.
 pub const EXPORT_CHUNK_ROWS: u64 = 1000;
@@ -355,25 +355,25 @@ pub(crate) fn price_record(row: model_price::Model) -> PriceRecord {
     }
 }
 
+/// A stored session as exported: the domain session without its project (an import lands in
+/// the importer's project), tags sorted so two databases export the same bytes.
 pub(crate) fn session_record(row: session::Model, mut tags: Vec<String>) -> Result<SessionRecord> {
     tags.sort();
+    let session = session_from_row(row, tags)?;
     Ok(SessionRecord {
-        id: SessionId(row.id),
-        external_id: row.external_id,
-        tool: row.tool,
-        status: row
-            .status
-            .parse()
-            .map_err(|e| corrupt("session status", e))?,
-        title: row.title,
-        user_id: row.user_id,
-        client: row.client,
-        model: row.model,
-        tags,
-        metadata: row.metadata,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        completed_at: row.completed_at,
+        id: session.id,
+        external_id: session.external_id,
+        tool: session.tool,
+        status: session.status,
+        title: session.title,
+        user_id: session.user_id,
+        client: session.client,
+        model: session.model,
+        tags: session.tags,
+        metadata: session.metadata,
+        created_at: session.created_at,
+        updated_at: session.updated_at,
+        completed_at: session.completed_at,
     })
 }
 
