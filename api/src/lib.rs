@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod dashboard;
 pub mod mcp;
 mod metrics;
 pub mod rest;
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve HTTP: health and readiness now; REST, dashboard and MCP as they land.
+    /// Serve HTTP: the dashboard at `/`, REST under `/api/v1`, MCP at `/mcp`, health and metrics.
     Serve(commands::serve::ServeArgs),
     /// Serve MCP over stdio (for Claude Desktop and other MCP hosts); logs go to stderr.
     Mcp,

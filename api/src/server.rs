@@ -43,8 +43,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let api = api_service(state.lux.clone(), state.policy.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new()
-        .nest("/", api)
+    crate::dashboard::mount(Route::new())
+        .nest_no_strip("/api/v1", api)
         .at("/api/v1/openapi.json", spec)
         .nest("/docs", docs)
         .at("/healthz", get(healthz))

@@ -98,6 +98,31 @@ impl ApiError {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError::NotFound(body("not_found", message, None))
     }
+
+    /// Status, message and `Retry-After` seconds: for a door that renders errors its own way
+    /// (the dashboard's HTML pages) while keeping this one mapping from core errors.
+    pub(crate) fn parts(&self) -> (StatusCode, &str, Option<u32>) {
+        let (status, body, retry_after) = match self {
+            ApiError::BadRequest(body) => (StatusCode::BAD_REQUEST, body, None),
+            ApiError::Unauthorized(body) => (StatusCode::UNAUTHORIZED, body, None),
+            ApiError::Forbidden(body) => (StatusCode::FORBIDDEN, body, None),
+            ApiError::NotFound(body) => (StatusCode::NOT_FOUND, body, None),
+            ApiError::Conflict(body) => (StatusCode::CONFLICT, body, None),
+            ApiError::PayloadTooLarge(body) => (StatusCode::PAYLOAD_TOO_LARGE, body, None),
+            ApiError::UnsupportedMediaType(body) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, body, None)
+            }
+            ApiError::Unprocessable(body) => (StatusCode::UNPROCESSABLE_ENTITY, body, None),
+            ApiError::TooManyRequests(body, seconds) => {
+                (StatusCode::TOO_MANY_REQUESTS, body, Some(*seconds))
+            }
+            ApiError::Internal(body) => (StatusCode::INTERNAL_SERVER_ERROR, body, None),
+            ApiError::Unavailable(body, seconds) => {
+                (StatusCode::SERVICE_UNAVAILABLE, body, Some(*seconds))
+            }
+        };
+        (status, body.message.as_str(), retry_after)
+    }
 }
 
 impl From<Error> for ApiError {

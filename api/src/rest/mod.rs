@@ -3,14 +3,14 @@
 
 mod admin;
 pub(crate) mod analytics;
-mod auth;
+pub(crate) mod auth;
 mod compare;
 mod dto;
-mod error;
+pub(crate) mod error;
 mod export;
 mod plugins;
 mod sessions;
-mod stream;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -209,12 +209,17 @@ pub(crate) async fn around_request<E: Endpoint>(
         .data::<poem_openapi::OperationId>()
         .map(|operation| operation.0)
         .unwrap_or_else(|| route_label(&path));
-    let mut response = if response.status().is_client_error() || response.status().is_server_error()
-    {
-        into_json_error(response, &id).await
-    } else {
-        response
-    };
+    // The dashboard's error pages are HTML for people; every other error becomes the JSON shape.
+    let is_page = response
+        .content_type()
+        .is_some_and(|content_type| content_type.starts_with("text/html"));
+    let mut response =
+        if (response.status().is_client_error() || response.status().is_server_error()) && !is_page
+        {
+            into_json_error(response, &id).await
+        } else {
+            response
+        };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -54,10 +54,10 @@ impl From<LiveEvent> for LiveEventDto {
 
 /// What a subscriber asked to see.
 #[derive(Debug, Clone)]
-struct Filter {
-    project: ProjectId,
-    session: Option<SessionId>,
-    kinds: Option<Vec<LiveEventKind>>,
+pub(crate) struct Filter {
+    pub(crate) project: ProjectId,
+    pub(crate) session: Option<SessionId>,
+    pub(crate) kinds: Option<Vec<LiveEventKind>>,
 }
 
 impl Filter {
@@ -79,6 +79,30 @@ struct Subscription {
     receiver: broadcast::Receiver<LiveEvent>,
     backlog: VecDeque<LiveEvent>,
     last_seq: i64,
+}
+
+/// The project's committed changes the filter wants, from now on (or after `after`, first
+/// replaying the change log), in order and without gaps; shared by the REST stream and the
+/// dashboard's live view.
+pub(crate) async fn live_events(
+    lux: &Lux,
+    filter: Filter,
+    after: Option<i64>,
+) -> ApiResult<BoxStream<'static, LiveEvent>> {
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let receiver = lux.subscribe_events().await?;
+    let backlog = match after {
+        Some(after) => lux.events_since(filter.project, after, 1000).await?.into(),
+        None => VecDeque::new(),
+    };
+    let subscription = Subscription {
+        lux: lux.clone(),
+        filter,
+        receiver,
+        backlog,
+        last_seq: after.unwrap_or(0),
+    };
+    Ok(stream::unfold(subscription, Subscription::next).boxed())
 }
 
 impl Subscription {
@@ -174,24 +198,8 @@ impl StreamApi {
             session,
             kinds,
         };
-        // Subscribe before reading the backlog, so nothing falls between the two.
-        let receiver = self.lux.subscribe_events().await.unwrap();
-        let backlog = match after {
-            Some(after) => self
-                .lux
-                .events_since(caller.project, after, 1000)
-                .await?
-                .into(),
-            None => VecDeque::new(),
-        };
-        let subscription = Subscription {
-            lux: self.lux.clone(),
-            filter,
-            receiver,
-            backlog,
-            last_seq: after.unwrap_or(0),
-        };
-        let events = stream::unfold(subscription, Subscription::next)
+        let events = live_events(&self.lux, filter, after)
+            .await?
             .map(LiveEventDto::from)
             .boxed();
         Ok(EventStream::new(events)

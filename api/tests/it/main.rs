@@ -2,8 +2,10 @@
 
 mod analytics;
 mod analytics_cli;
+mod browser;
 mod cli;
 mod compare;
+mod dashboard;
 mod export;
 mod mcp;
 mod plugins;

@@ -1,37 +1,8 @@
 //! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown.
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use crate::support::{Scratch, cli_tests, http_get};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn wait_until_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = http_get(port, "/healthz") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("lux serve did not become healthy on port {port}");
-}
+use crate::support::{Scratch, Server, cli_tests, free_port, http_get, wait_until_healthy};
 
 async fn serves_health_and_readiness(scratch: &Scratch) {
     let port = free_port();

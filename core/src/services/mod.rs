@@ -16,4 +16,5 @@ pub mod search;
 pub mod sessions;
 pub mod steps;
 pub mod synthesis;
+pub mod tallies;
 pub mod usage;

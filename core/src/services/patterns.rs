@@ -248,7 +248,7 @@ enum CountOf {
     Alerts,
 }
 
-fn push_ids(sql: &mut Sql, ids: &[Uuid]) {
+pub(crate) fn push_ids(sql: &mut Sql, ids: &[Uuid]) {
     for (index, id) in ids.iter().enumerate() {
         if index > 0 {
             sql.push(", ");
