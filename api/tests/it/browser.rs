@@ -177,14 +177,21 @@ async fn assert_only_own_resources(client: &Client, origin: &str) {
     }
 }
 
+/// The text of the first element matching `css`; retried for a moment, since the live script may
+/// replace the element between finding and reading it.
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("no {css} on {}", css))
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let read = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match read {
+            Ok(text) => return text,
+            Err(error) if Instant::now() > deadline => panic!("no text for {css}: {error}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 async fn shoot(client: &Client, name: &str) {
@@ -393,8 +400,10 @@ async fn the_dashboard_works_in_a_real_browser() {
             .unwrap();
         let selector = format!("#step-{number}");
         loop {
-            if let Ok(element) = client.find(Locator::Css(&selector)).await {
-                assert!(element.text().await.unwrap().contains(&content));
+            if let Ok(element) = client.find(Locator::Css(&selector)).await
+                && let Ok(shown) = element.text().await
+            {
+                assert!(shown.contains(&content), "{shown}");
                 break;
             }
             assert!(
