@@ -5,6 +5,7 @@ mod analytics_cli;
 mod browser;
 mod cli;
 mod compare;
+mod concurrency;
 mod crash;
 mod dashboard;
 mod export;
