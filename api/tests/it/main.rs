@@ -10,6 +10,7 @@ mod crash;
 mod dashboard;
 mod export;
 mod mcp;
+mod overload;
 mod plugins;
 mod rest;
 #[cfg(lux_schemathesis)]
