@@ -57,6 +57,31 @@ impl Error {
         }
     }
 
+    /// The database could not be reached or answered with a transient failure (connection lost,
+    /// refused or timed out, pool exhausted, SQLite busy): the caller should retry later, and a
+    /// protocol says "unavailable" (503), not "internal error".
+    pub fn is_unavailable(&self) -> bool {
+        use sea_orm::{DbErr, RuntimeErr, SqlxError};
+        let Error::Storage(error) = self else {
+            return false;
+        };
+        match error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+            | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+                matches!(
+                    sqlx.as_ref(),
+                    SqlxError::Io(_)
+                        | SqlxError::Tls(_)
+                        | SqlxError::PoolTimedOut
+                        | SqlxError::PoolClosed
+                        | SqlxError::WorkerCrashed
+                ) || sqlx.to_string().contains("database is locked")
+            }
+            other => other.to_string().contains("database is locked"),
+        }
+    }
+
     /// A stable machine-readable code for protocol mappings.
     pub fn code(&self) -> &'static str {
         match self {

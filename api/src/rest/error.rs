@@ -136,7 +136,7 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => ApiError::BadRequest(body(error.code(), message, details)),
             Error::Synthesis(_) => ApiError::Unprocessable(body(error.code(), message, details)),
             Error::Conflict { .. } => ApiError::Conflict(body(error.code(), message, None)),
-            Error::Storage(db) if is_unavailable(db) => {
+            Error::Storage(db) if error.is_unavailable() => {
                 tracing::warn!(error = %db, "database unavailable");
                 ApiError::Unavailable(
                     body(
@@ -157,14 +157,6 @@ impl From<Error> for ApiError {
             }
         }
     }
-}
-
-/// Connection-level failures mean "try again", not "you did something wrong".
-fn is_unavailable(error: &sea_orm::DbErr) -> bool {
-    matches!(
-        error,
-        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-    ) || error.to_string().contains("database is locked")
 }
 
 /// The code for an error answer that did not come from [`ApiError`] (routing, body parsing, limits).

@@ -10,6 +10,8 @@ mod crash;
 mod dashboard;
 mod export;
 mod mcp;
+#[cfg(lux_postgres_tests)]
+mod outage;
 mod overload;
 mod plugins;
 mod rest;

@@ -100,12 +100,22 @@ async fn connect_with_foreign_keys(
     if backend == Backend::Sqlite {
         create_sqlite_parent_dir(&options.url)?;
     }
+    // A SQLite writer may wait out another process's lock (`busy_timeout`); a PostgreSQL server
+    // that does not answer within seconds is down, and callers should hear so (503) rather
+    // than hang.
+    let (connect_timeout, acquire_timeout) = match backend {
+        Backend::Sqlite => (
+            Duration::from_secs(10),
+            options.busy_timeout + Duration::from_secs(5),
+        ),
+        Backend::Postgres => (Duration::from_secs(3), Duration::from_secs(5)),
+    };
     let mut connect = ConnectOptions::new(options.url.clone());
     connect
         .max_connections(options.max_connections.max(1))
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
+        .connect_timeout(connect_timeout)
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false);
     let busy_timeout = options.busy_timeout;
     connect.map_sqlx_sqlite_opts(move |sqlite| {
