@@ -17,6 +17,7 @@ mod plugins;
 mod rest;
 #[cfg(lux_schemathesis)]
 mod schemathesis;
+mod security;
 mod serve;
 mod stream;
 mod support;
