@@ -93,3 +93,38 @@ macro_rules! storage_tests {
         }
     };
 }
+
+/// What the fuzz targets in `fuzz/` check for any input, shared with the test that replays their
+/// committed seeds (`core/tests/it/fuzz_seeds.rs`), so a crash found once stays a regression test.
+pub mod fuzz {
+    use crate::domain::ExportRecord;
+    use crate::services::import::split_records;
+    use crate::synthesis::{SynthesisUpdate, parse_update};
+
+    /// Parsing an LLM answer never panics; an update it accepts passes validation and reads back
+    /// the same from the canonical JSON that is stored.
+    pub fn synthesis_parser(text: &str) {
+        if let Ok(update) = parse_update(text) {
+            update
+                .validate()
+                .expect("a parsed update is a valid update");
+            let stored = update.to_json();
+            let reread: SynthesisUpdate =
+                serde_json::from_value(stored.clone()).expect("the stored JSON reads back");
+            assert_eq!(reread.to_json(), stored, "the stored JSON is stable");
+        }
+    }
+
+    /// Cutting an import file into records never panics; every record is a slice of the file on
+    /// a line that exists, and decoding a record never panics either.
+    pub fn import_reader(text: &str) {
+        if let Ok(records) = split_records(text) {
+            let lines = text.split('\n').count() as u64;
+            for (line, record) in records {
+                assert!((1..=lines).contains(&line), "line {line} of {lines}");
+                assert!(text.contains(record));
+                let _ = serde_json::from_str::<ExportRecord>(record);
+            }
+        }
+    }
+}

@@ -20,6 +20,8 @@ pub(crate) enum BenchCommand {
     Analytics(super::bench_analytics::AnalyticsArgs),
     /// Precision and recall of the monitor and built-in detectors per signal on a labelled set.
     Detect(DetectArgs),
+    /// A detector as a WASM plugin vs. the same code native: calls/s, p50/p99, compile vs. cache, RSS.
+    Plugins(super::bench_plugins::PluginsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +90,7 @@ pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::
         BenchCommand::Http(args) => return super::bench_http::run(args).await,
         BenchCommand::Mcp(args) => return super::bench_mcp::run(args).await,
         BenchCommand::Analytics(args) => return super::bench_analytics::run(args).await,
+        BenchCommand::Plugins(args) => return super::bench_plugins::run(args).await,
     };
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");

@@ -14,6 +14,7 @@ mod mcp;
 mod outage;
 mod overload;
 mod plugins;
+mod plugins_guide;
 mod rest;
 #[cfg(lux_schemathesis)]
 mod schemathesis;

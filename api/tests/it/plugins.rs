@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 lux_core::storage_tests!(
     absolute_claims_installs_and_runs_on_writes_and_history,
+    unsupported_figures_finds_reused_guesses_on_writes_and_history,
     miner_patterns_are_stored_and_listed,
     hostile_loop_is_stopped_and_recorded_while_writes_go_on,
 );
@@ -106,14 +107,69 @@ impl Server {
     }
 
     async fn step(&self, session: &str, content: &str) -> Value {
+        self.step_as(session, "analysis", content).await
+    }
+
+    async fn step_as(&self, session: &str, kind: &str, content: &str) -> Value {
         let (status, step) = self
             .post(
                 &format!("/api/v1/sessions/{session}/steps"),
-                json!({ "kind": "analysis", "content": content }),
+                json!({ "kind": kind, "content": content }),
             )
             .await;
         assert_eq!(status, 201, "{step}");
         step
+    }
+
+    /// Findings of `detector` in a session over REST: (step number, evidence text, start, end).
+    async fn findings_of(&self, session: &str, detector: &str) -> Vec<(i64, String, i64, i64)> {
+        let (status, steps) = self
+            .get(&format!("/api/v1/sessions/{session}/steps?limit=1000"))
+            .await;
+        assert_eq!(status, 200, "{steps}");
+        let (status, found) = self
+            .get(&format!("/api/v1/sessions/{session}/findings"))
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let number_of = |step_id: &Value| {
+            steps["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|step| step["id"] == *step_id)
+                .map(|step| step["step_number"].as_i64().unwrap())
+                .unwrap_or_else(|| panic!("finding on an unknown step {step_id}"))
+        };
+        let mut out: Vec<_> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["detector"] == detector)
+            .map(|f| {
+                (
+                    number_of(&f["step_id"]),
+                    f["evidence_text"].as_str().unwrap_or_default().to_owned(),
+                    f["evidence_start"].as_i64().unwrap(),
+                    f["evidence_end"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        out.sort_by_key(|(step, _, start, _)| (*step, *start));
+        out
+    }
+
+    /// The `findings` of `key` in `/analytics/bias-rates?group_by=detector` (0 when absent).
+    async fn detector_rate_findings(&self, key: &str) -> u64 {
+        let (status, rates) = self
+            .get("/api/v1/analytics/bias-rates?group_by=detector")
+            .await;
+        assert_eq!(status, 200, "{rates}");
+        rates["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["key"] == key)
+            .map_or(0, |row| row["findings"].as_u64().unwrap())
     }
 }
 
@@ -325,6 +381,113 @@ async fn absolute_claims_installs_and_runs_on_writes_and_history(lux: &Lux) {
     assert_eq!(plugin_evidence(lux, &history).await, expected_evidence());
 }
 
+/// A debugging session: step 2 guesses two figures, step 3 measures one.
+const GUESSED: [(&str, &str); 3] = [
+    (
+        "thought",
+        "Checkout latency doubled after the last release; users report timeouts at peak.",
+    ),
+    (
+        "analysis",
+        "Most of it is probably the database: I'd say 80% of the request time is spent in \
+         queries, and the cache hit rate is around 35 %.",
+    ),
+    (
+        "analysis",
+        "Tracing 1,000 requests at the load balancer measured a p99 of 420 ms.",
+    ),
+];
+
+/// Step 4 builds on both guesses (after a multi-byte dash) and on the measured figure.
+const REUSE: &str = "Since 80% of the time is in queries — not the network — caching them will \
+                     cut the p99 from 420 ms to well under 150 ms. With a 35 % hit rate there is \
+                     plenty of room.";
+
+/// The findings a reader expects on step 4 of `GUESSED` + `REUSE`, located by hand.
+fn expected_figures() -> Vec<(i64, String, i64, i64)> {
+    ["80%", "35 %"]
+        .into_iter()
+        .map(|figure| {
+            let start = REUSE.find(figure).unwrap() as i64;
+            (4, figure.to_owned(), start, start + figure.len() as i64)
+        })
+        .collect()
+}
+
+const FIGURES: &str = "plugin.unsupported-figures";
+
+async fn unsupported_figures_finds_reused_guesses_on_writes_and_history(lux: &Lux) {
+    let server = serve(lux).await;
+    let write_session = |name: &'static str| {
+        let server = &server;
+        async move {
+            let session = server.session(name).await;
+            for (kind, content) in GUESSED {
+                server.step_as(&session, kind, content).await;
+            }
+            server.step(&session, REUSE).await;
+            session
+        }
+    };
+    let history = write_session("before").await;
+
+    let (status, installed) = server.install(example_wasm("unsupported-figures")).await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["plugin"]["name"], "unsupported-figures");
+    assert_eq!(installed["plugin"]["detector_name"], FIGURES);
+    let (status, _) = server
+        .patch(
+            "/api/v1/plugins/unsupported-figures",
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Live: nothing on the steps that state the figures, both guesses on the step reusing them.
+    let live = write_session("live").await;
+    assert_eq!(server.findings_of(&live, FIGURES).await, expected_figures());
+
+    // The same reasoning with its figures sourced gives nothing.
+    let sourced = server.session("sourced").await;
+    server
+        .step_as(
+            &sourced,
+            "thought",
+            "Checkout latency doubled after the release.",
+        )
+        .await;
+    server
+        .step(
+            &sourced,
+            "Profiling 1,000 requests showed 80% of the request time in queries; the cache hit \
+             rate is 35 % according to the dashboard.",
+        )
+        .await;
+    server.step(&sourced, REUSE).await;
+    assert_eq!(server.findings_of(&sourced, FIGURES).await, vec![]);
+
+    // Analytics counts them by detector.
+    assert_eq!(server.detector_rate_findings(FIGURES).await, 2);
+
+    // On history: the session written before the install gets the same findings.
+    assert_eq!(server.findings_of(&history, FIGURES).await, vec![]);
+    let (status, run) = server
+        .post(
+            "/api/v1/plugins/unsupported-figures/run",
+            json!({ "session_id": history }),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outcome"], "ok");
+    assert_eq!(run["steps"], 4);
+    assert_eq!(run["findings"], 2);
+    assert_eq!(
+        server.findings_of(&history, FIGURES).await,
+        expected_figures()
+    );
+    assert_eq!(server.detector_rate_findings(FIGURES).await, 4);
+}
+
 async fn miner_patterns_are_stored_and_listed(lux: &Lux) {
     let project = lux.default_project();
     let options = DemoOptions {
@@ -480,7 +643,96 @@ mod cli {
     use super::DETECTOR;
     use crate::support::{Scratch, cli_tests};
 
-    cli_tests!(plugin_cli_installs_enables_configures_runs_and_removes);
+    cli_tests!(
+        plugin_cli_installs_enables_configures_runs_and_removes,
+        python_plugin_installs_with_the_cli_and_runs_on_step_writes,
+    );
+
+    /// The Python example (componentize-py, installed by the test support) goes through the same
+    /// doors as a Rust one: installed with the CLI (at ~18 MB it is over the REST body limit),
+    /// enabled over REST, run on a step write, its findings visible over REST and in analytics.
+    async fn python_plugin_installs_with_the_cli_and_runs_on_step_writes(scratch: &Scratch) {
+        let wasm = lux_plugins::testing::python_example_path("unattributed-authority");
+        let size = std::fs::metadata(&wasm).unwrap().len();
+        assert!(
+            size <= lux_core::services::plugins::MAX_PLUGIN_BYTES as u64,
+            "the Python component is {size} bytes"
+        );
+        let installed = scratch.ok(&["plugin", "install", wasm.to_str().unwrap()]);
+        assert!(
+            installed.contains("installed unattributed-authority 0.1.0 (detector"),
+            "{installed}"
+        );
+
+        // A server on the same database enables it: the REST door, effective at once.
+        let lux = Lux::open(DatabaseOptions::new(&scratch.url)).await.unwrap();
+        let server = super::serve(&lux).await;
+        let (status, enabled) = server
+            .patch(
+                "/api/v1/plugins/unattributed-authority",
+                json!({ "enabled": true }),
+            )
+            .await;
+        assert_eq!(status, 200, "{enabled}");
+        let session = server.session("python").await;
+        let text = "Le café’s cache — studies show — always helps. Caching helps here \
+                    (Nguyen, 2021), as studies show. Experts agree it scales.";
+        server.step(&session, text).await;
+        let detector = "plugin.unattributed-authority";
+        let expected: Vec<(i64, String, i64, i64)> = ["studies show", "Experts agree"]
+            .into_iter()
+            .map(|phrase| {
+                let start = text.find(phrase).unwrap() as i64;
+                (1, phrase.to_owned(), start, start + phrase.len() as i64)
+            })
+            .collect();
+        assert_eq!(server.findings_of(&session, detector).await, expected);
+        assert_eq!(server.detector_rate_findings(detector).await, 2);
+    }
+
+    /// `lux bench plugins` on the built example: both paths agree on the findings (it refuses to
+    /// time them otherwise) and every figure it promises is printed.
+    #[test]
+    fn bench_plugins_prints_both_paths_loads_and_memory() {
+        let scratch = Scratch::sqlite();
+        let wasm = example_path("absolute-claims");
+        let out = scratch.ok(&[
+            "bench",
+            "plugins",
+            "--wasm",
+            wasm.to_str().unwrap(),
+            "--calls",
+            "50",
+            "--loads",
+            "1",
+            "--instances",
+            "2",
+        ]);
+        for path in ["native", "plugin"] {
+            let row: Vec<&str> = out
+                .lines()
+                .map(|line| line.split_whitespace().collect::<Vec<_>>())
+                .find(|row| row.len() == 5 && row[0] == path)
+                .unwrap_or_else(|| panic!("no {path} row in {out}"));
+            let figures: Vec<f64> = row[1..4].iter().map(|f| f.parse().unwrap()).collect();
+            assert!(figures.iter().all(|f| *f > 0.0), "{row:?}");
+            assert!(figures[2] >= figures[1], "p99 >= median: {row:?}");
+            assert_eq!(row[4], "12", "the same findings on both paths: {row:?}");
+        }
+        assert!(out.contains("cold compile"), "{out}");
+        assert!(out.contains("from the artifact cache"), "{out}");
+        assert!(out.contains("2 distinct plugins loaded"), "{out}");
+
+        let refused = scratch.fails(&["bench", "plugins", "--calls", "0"]);
+        assert!(refused.contains("--calls"), "{refused}");
+        let wrong = scratch.fails(&[
+            "bench",
+            "plugins",
+            "--wasm",
+            example_path("unsupported-figures").to_str().unwrap(),
+        ]);
+        assert!(wrong.contains("absolute-claims"), "{wrong}");
+    }
 
     async fn plugin_cli_installs_enables_configures_runs_and_removes(scratch: &Scratch) {
         let wasm = example_path("absolute-claims");

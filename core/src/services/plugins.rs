@@ -18,8 +18,11 @@ use crate::error::{Error, Result};
 use crate::services::patterns::FoundPattern;
 use crate::store::Lux;
 
-/// Largest component the registry stores; the REST body limit is the same.
-pub const MAX_PLUGIN_BYTES: usize = 10 << 20;
+/// Largest component the registry stores: the design's 32 MiB, the host's own load limit. A
+/// component built from an interpreted language carries its runtime (componentize-py's CPython
+/// makes ~18 MB). Over REST the server's 10 MiB body limit still applies; `lux plugin install`
+/// takes the rest.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
 /// Runs listed when the caller names no limit.
 pub const DEFAULT_RUN_LIMIT: u32 = 50;
 /// Most runs or patterns one listing returns.

@@ -8,6 +8,7 @@ mod detect_eval;
 mod detect_input;
 mod export;
 mod findings;
+mod fuzz_seeds;
 mod ingest;
 mod live;
 mod llm;

@@ -5,3 +5,7 @@ mod detector;
 mod hostile;
 mod miner;
 mod support;
+// The same builders other crates reach through the `testing` feature.
+#[path = "../../src/testing.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod testing;
