@@ -31,6 +31,12 @@ impl GlobalArgs {
         }
     }
 
+    /// Compiled plugin artifacts, kept so a restart or a CLI run loads instead of compiling.
+    /// Loading one trusts it as native code, so it lives in Lux's own data folder.
+    pub(crate) fn plugin_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("plugin-cache")
+    }
+
     pub(crate) fn database_options(&self) -> DatabaseOptions {
         let mut options = DatabaseOptions::new(self.database_url());
         options.migrate = !self.no_migrate;

@@ -53,7 +53,10 @@ pub(crate) enum PluginCommand {
 
 pub(crate) async fn run(global: &GlobalArgs, command: PluginCommand) -> anyhow::Result<()> {
     let lux = global.open().await?;
-    let host = PluginHost::new(HostConfig::default())?;
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(global.plugin_cache_dir()),
+        ..HostConfig::default()
+    })?;
     let registry = PluginRegistry::new(&lux, host);
     match command {
         PluginCommand::Install { file } => {

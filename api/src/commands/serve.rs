@@ -29,6 +29,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
             .as_socket_addr()
             .is_some_and(|socket| socket.ip().is_loopback())
     });
+    crate::rest::plugins::use_plugin_cache(global.plugin_cache_dir());
     let lux = global.open().await?;
     if args.demo {
         let summary = super::demo::fill(

@@ -8,7 +8,7 @@ mod compare;
 mod dto;
 pub(crate) mod error;
 mod export;
-mod plugins;
+pub(crate) mod plugins;
 mod sessions;
 pub(crate) mod stream;
 
@@ -135,9 +135,6 @@ fn json_error(status: StatusCode, code: &str, message: String, request_id: &str)
         "message": body.message,
         "request_id": body.request_id,
     });
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        value["details"] = serde_json::json!({"limit_bytes": MAX_BODY_BYTES});
-    }
     Response::builder()
         .status(status)
         .content_type("application/json; charset=utf-8")
@@ -180,14 +177,20 @@ pub(crate) async fn around_request<E: Endpoint>(
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Ok(too_large(&id));
+    // A plugin upload is a whole `.wasm` component, allowed up to the registry's own limit.
+    let limit = if method == poem::http::Method::POST && path == "/api/v1/plugins" {
+        lux_core::services::plugins::MAX_PLUGIN_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    if declared.is_some_and(|length| length > limit) {
+        return Ok(too_large(&id, limit));
     }
     if declared.is_none() && !matches!(method, poem::http::Method::GET | poem::http::Method::HEAD) {
         // A chunked body has no length up front: read it with the limit applied.
-        match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+        match req.take_body().into_bytes_limit(limit).await {
             Ok(bytes) => req.set_body(Body::from(bytes)),
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large(&id)),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large(&id, limit)),
             Err(error) => {
                 return Ok(json_error(
                     StatusCode::BAD_REQUEST,
@@ -272,13 +275,18 @@ impl Drop for InFlight {
     }
 }
 
-fn too_large(id: &str) -> Response {
-    json_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        id,
-    )
+fn too_large(id: &str, limit: usize) -> Response {
+    let value = serde_json::json!({
+        "code": "payload_too_large",
+        "message": format!("the body is larger than {limit} bytes"),
+        "details": {"limit_bytes": limit},
+        "request_id": id,
+    });
+    Response::builder()
+        .status(StatusCode::PAYLOAD_TOO_LARGE)
+        .content_type("application/json; charset=utf-8")
+        .header("x-request-id", id)
+        .body(value.to_string())
 }
 
 /// Keeps our own JSON errors (adding the request id) and rewrites anything else poem produced

@@ -3,6 +3,7 @@
 //! Plugins are installation-wide (admin scope changes them); runs and patterns belong to the
 //! caller's project.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
@@ -59,10 +60,23 @@ impl PluginsApi {
     }
 }
 
+/// Where the server keeps compiled plugin artifacts, set by `lux serve` before the app is built
+/// (an app built without it, as in tests, compiles every plugin it loads).
+static CACHE_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Keeps compiled plugins in `dir` across restarts; call before the first app is built.
+pub(crate) fn use_plugin_cache(dir: PathBuf) {
+    CACHE_DIR.set(dir).ok();
+}
+
 /// The process's one plugin host (one engine, one epoch ticker), shared by every app built here.
 fn shared_host() -> Option<PluginHost> {
     static HOST: OnceLock<Option<PluginHost>> = OnceLock::new();
-    HOST.get_or_init(|| match PluginHost::new(HostConfig::default()) {
+    let config = || HostConfig {
+        cache_dir: CACHE_DIR.get().cloned(),
+        ..HostConfig::default()
+    };
+    HOST.get_or_init(|| match PluginHost::new(config()) {
         Ok(host) => Some(host),
         Err(error) => {
             tracing::error!(%error, "cannot start the plugin host; plugins are unavailable");

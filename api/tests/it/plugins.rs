@@ -16,7 +16,53 @@ lux_core::storage_tests!(
     unsupported_figures_finds_reused_guesses_on_writes_and_history,
     miner_patterns_are_stored_and_listed,
     hostile_loop_is_stopped_and_recorded_while_writes_go_on,
+    uploads_may_weigh_up_to_the_plugin_limit,
 );
+
+/// A component may be up to 32 MiB over REST (a Python one is ~18 MB), not the 10 MiB of other
+/// bodies; above that the answer is a 413 naming the limit, before the body is read.
+async fn uploads_may_weigh_up_to_the_plugin_limit(lux: &Lux) {
+    let server = serve(lux).await;
+    let upload = |bytes: usize| {
+        server
+            .client
+            .post(format!("{}/api/v1/plugins", server.base))
+            .header("content-type", "application/wasm")
+            .body(vec![0u8; bytes])
+            .send()
+    };
+    let big = upload(12 << 20).await.unwrap();
+    assert_eq!(big.status().as_u16(), 400, "read and judged as a component");
+    // Too big: refused on the declared length alone, so only the headers are sent.
+    let refused = |path: &'static str, length: usize| {
+        let address = server.base.trim_start_matches("http://").to_owned();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Length: {length}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer
+        }
+    };
+    let answer = refused("/api/v1/plugins", (32 << 20) + 1).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains(&format!("\"limit_bytes\":{}", 32 << 20)),
+        "{answer}"
+    );
+    // Other bodies keep the 10 MiB limit.
+    let answer = refused("/api/v1/ingest", (10 << 20) + 1).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains(&format!("\"limit_bytes\":{}", 10 << 20)),
+        "{answer}"
+    );
+}
 
 /// The real app on `127.0.0.1:<free port>`, stopped when dropped.
 struct Server {
