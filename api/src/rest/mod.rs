@@ -130,7 +130,7 @@ fn json_error(status: StatusCode, code: &str, message: String, request_id: &str)
         details: None,
         request_id: Some(request_id.to_owned()),
     };
-    let mut value = serde_json::json!({
+    let value = serde_json::json!({
         "code": body.code,
         "message": body.message,
         "request_id": body.request_id,
