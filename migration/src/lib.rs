@@ -12,6 +12,7 @@ mod m20261126_000007_create_live_events;
 mod m20261126_000008_create_search;
 mod m20261126_000009_create_analytics_daily;
 mod m20261126_000010_create_plugins;
+mod m20261127_000011_create_analytics_sessions;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_create_search::Migration),
             Box::new(m20261126_000009_create_analytics_daily::Migration),
             Box::new(m20261126_000010_create_plugins::Migration),
+            Box::new(m20261127_000011_create_analytics_sessions::Migration),
         ]
     }
 }

@@ -35,6 +35,14 @@ pub(crate) struct AnalyticsArgs {
     /// Skip SQLite (with `--postgres`, measure PostgreSQL only).
     #[arg(long)]
     no_sqlite: bool,
+    /// Keep the SQLite history in this file instead of a scratch one, and reuse it when it
+    /// already holds sessions: generating a million steps takes minutes, a re-measure seconds.
+    #[arg(long, value_name = "PATH")]
+    sqlite_file: Option<std::path::PathBuf>,
+    /// Time only the endpoints whose path contains this text (the baseline always), and skip
+    /// the exports and the import.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
 }
 
 /// Nearest-rank percentile of sorted samples, in milliseconds.
@@ -108,18 +116,30 @@ async fn run_backend(
     args: &AnalyticsArgs,
 ) -> anyhow::Result<()> {
     let lux = Lux::open(DatabaseOptions::new(url)).await?;
-    let summary = fill(&lux, args).await?;
-    println!(
-        "{name}: generated {} sessions, {} steps, {} model calls, {} findings, {} alerts, {} synthesis versions in {:.1} s ({:.0} rows/s)",
-        summary.sessions,
-        summary.steps,
-        summary.model_calls,
-        summary.findings,
-        summary.monitor_events,
-        summary.synthesis_versions,
-        summary.elapsed.as_secs_f64(),
-        summary.rows() as f64 / summary.elapsed.as_secs_f64()
-    );
+    let existing = lux
+        .list_sessions(
+            lux.default_project(),
+            &SessionFilter::default(),
+            &PageRequest::first(1),
+        )
+        .await?
+        .items;
+    if !existing.is_empty() {
+        println!("{name}: reusing the history already in {url}");
+    } else {
+        let summary = fill(&lux, args).await?;
+        println!(
+            "{name}: generated {} sessions, {} steps, {} model calls, {} findings, {} alerts, {} synthesis versions in {:.1} s ({:.0} rows/s)",
+            summary.sessions,
+            summary.steps,
+            summary.model_calls,
+            summary.findings,
+            summary.monitor_events,
+            summary.synthesis_versions,
+            summary.elapsed.as_secs_f64(),
+            summary.rows() as f64 / summary.elapsed.as_secs_f64()
+        );
+    }
 
     let acceptor = bind("127.0.0.1:0").await?;
     let port = poem::listener::Acceptor::local_addr(&acceptor)
@@ -174,7 +194,13 @@ async fn run_backend(
         "{:<58} {:>9} {:>9} {:>8}",
         "GET", "p50 ms", "p95 ms", "p95/base"
     );
-    for path in &endpoints {
+    for (i, path) in endpoints.iter().enumerate() {
+        if i > 0
+            && let Some(only) = &args.only
+            && !path.contains(only.as_str())
+        {
+            continue;
+        }
         match time_get(&client, &base, path, args.runs).await? {
             Ok((p50, p95)) => {
                 let base_p95 = *baseline.get_or_insert(p95);
@@ -189,7 +215,9 @@ async fn run_backend(
     }
     server.abort();
     drop(lux);
-    exports(url, import_url).await?;
+    if args.only.is_none() {
+        exports(url, import_url).await?;
+    }
     Ok(())
 }
 
@@ -326,7 +354,10 @@ pub(crate) async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     );
     if !args.no_sqlite {
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}/bench.db", dir.path().display());
+        let url = match &args.sqlite_file {
+            Some(path) => format!("sqlite://{}", path.display()),
+            None => format!("sqlite://{}/bench.db", dir.path().display()),
+        };
         let import_url = format!("sqlite://{}/import.db", dir.path().display());
         run_backend("sqlite", &url, &import_url, &args).await?;
     }

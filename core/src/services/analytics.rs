@@ -1,11 +1,14 @@
-//! Analytics over the raw rows: overview, cost, model performance, bias rates, session summaries.
+//! Analytics: overview, cost, model performance, bias rates, monitor alerts, recommendations,
+//! session summaries.
 //!
-//! Every figure is a plain SQL aggregate (`COUNT`, `SUM` of integer columns) over the project's
-//! rows, run with bound values through [`Sql`], so SQLite and PostgreSQL return the same numbers.
-//! Rates and percentiles are derived from those integers in Rust. The overview reads the daily
-//! rollup `analytics_daily` (kept exact by triggers, migration 9) when its time bounds are UTC
-//! midnights and no model is asked for; every other report reads the raw rows, which the indexes
-//! on `(…, created_at)` carry.
+//! Every figure is a plain SQL aggregate (`COUNT`, `SUM` of integer columns) run with bound values
+//! through [`Sql`], so SQLite and PostgreSQL return the same numbers; rates are derived from those
+//! integers in Rust. Reports read the per-session daily rollups of migration 11 for the whole UTC
+//! days of their range and the raw rows for the partial days at its edges (see [`units`]), which
+//! equals an aggregate over the raw rows. Latency percentiles walk the calls of one model in
+//! latency order (`analytics_call_latencies`). The overview reads the coarser daily rollup
+//! `analytics_daily` (migration 9) when its time bounds are UTC midnights and no model is asked
+//! for. Session summaries read one session's raw rows.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,6 +26,10 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::pricing::{TokenUsage, compute_cost};
 use crate::store::{Lux, PriceTable};
+
+mod units;
+
+use units::{Units, push_latencies, push_units};
 
 /// Most groups a cost report returns.
 pub const MAX_REPORT_ROWS: u32 = 1000;
@@ -69,98 +76,16 @@ impl Sql {
     }
 }
 
-/// The table a report counts, joined to its session (alias `s`; the counted row is `x`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Sessions,
-    Steps,
-    ModelCalls,
-    Findings,
-    Alerts,
-}
+/// Sums of the units' tokens and cost, as `ti`, `to_`, `tc`, `tr`, `cost` (integers on both
+/// backends).
+const CALL_SUMS: &str = ", CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS ti\
+    , CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS to_\
+    , CAST(COALESCE(SUM(u.cached_input_tokens), 0) AS BIGINT) AS tc\
+    , CAST(COALESCE(SUM(u.reasoning_tokens), 0) AS BIGINT) AS tr\
+    , CAST(COALESCE(SUM(u.cost_nusd), 0) AS BIGINT) AS cost";
 
-impl Source {
-    fn from(self) -> &'static str {
-        match self {
-            Source::Sessions => " FROM sessions s",
-            Source::Steps => " FROM steps x JOIN sessions s ON s.id = x.session_id",
-            Source::ModelCalls => " FROM model_calls x JOIN sessions s ON s.id = x.session_id",
-            Source::Findings => " FROM bias_findings x JOIN sessions s ON s.id = x.session_id",
-            Source::Alerts => " FROM monitor_events x JOIN sessions s ON s.id = x.session_id",
-        }
-    }
-
-    /// The UTC day of the counted row, as `YYYY-MM-DD` text. SQLite stores RFC 3339 text in UTC.
-    fn day(self, backend: DbBackend) -> &'static str {
-        match (self, backend) {
-            (Source::Sessions, DbBackend::Postgres) => {
-                "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-            }
-            (_, DbBackend::Postgres) => "to_char(x.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-            (Source::Sessions, _) => "substr(s.created_at, 1, 10)",
-            (_, _) => "substr(x.created_at, 1, 10)",
-        }
-    }
-}
-
-/// ` FROM … WHERE …` restricting `source` to the project and the filter.
-fn push_scope(sql: &mut Sql, source: Source, project: ProjectId, filter: &AnalyticsFilter) {
-    sql.push(source.from());
-    push_where(sql, source, project, filter);
-}
-
-/// The ` WHERE …` of [`push_scope`], for a `FROM` that joins more than `source` and its session.
-fn push_where(sql: &mut Sql, source: Source, project: ProjectId, filter: &AnalyticsFilter) {
-    sql.push(" WHERE s.project_id = ").bind(project.0);
-    if let Some(tool) = &filter.tool {
-        sql.push(" AND s.tool = ").bind(tool.as_str());
-    }
-    if let Some(user_id) = &filter.user_id {
-        sql.push(" AND s.user_id = ").bind(user_id.as_str());
-    }
-    if let Some(model) = &filter.model {
-        if source == Source::ModelCalls {
-            sql.push(" AND x.model = ").bind(model.as_str());
-        } else {
-            sql.push(" AND (s.model = ")
-                .bind(model.as_str())
-                .push(" OR s.id IN (SELECT mc.session_id FROM model_calls mc WHERE mc.model = ")
-                .bind(model.as_str())
-                .push("))");
-        }
-    }
-    let time = if source == Source::Sessions {
-        "s.created_at"
-    } else {
-        "x.created_at"
-    };
-    if let Some(since) = filter.since {
-        sql.push(" AND ").push(time).push(" >= ").bind(since);
-    }
-    if let Some(until) = filter.until {
-        sql.push(" AND ").push(time).push(" < ").bind(until);
-    }
-}
-
-/// ` FROM (…) u`: each (session `sid`, model `m`) pair of the project where `m` is the session's
-/// main model or the model of any of its calls — "the sessions using a model", as the `model`
-/// filter reads it.
-fn push_sessions_using_models(sql: &mut Sql, project: ProjectId) {
-    sql.push(
-        " FROM (SELECT s2.id AS sid, s2.model AS m FROM sessions s2 \
-         WHERE s2.model IS NOT NULL AND s2.project_id = ",
-    )
-    .bind(project.0)
-    .push(
-        " UNION SELECT mc.session_id AS sid, mc.model AS m FROM model_calls mc \
-         JOIN sessions s3 ON s3.id = mc.session_id WHERE s3.project_id = ",
-    )
-    .bind(project.0)
-    .push(") u");
-}
-
-/// Sums of a call's tokens and cost, as `ti`, `to_`, `tc`, `tr`, `cost` (integers on both backends).
-const CALL_SUMS: &str = ", CAST(COALESCE(SUM(x.input_tokens), 0) AS BIGINT) AS ti\
+/// [`CALL_SUMS`] over raw `model_calls x`.
+const RAW_CALL_SUMS: &str = ", CAST(COALESCE(SUM(x.input_tokens), 0) AS BIGINT) AS ti\
     , CAST(COALESCE(SUM(x.output_tokens), 0) AS BIGINT) AS to_\
     , CAST(COALESCE(SUM(x.cached_input_tokens), 0) AS BIGINT) AS tc\
     , CAST(COALESCE(SUM(x.reasoning_tokens), 0) AS BIGINT) AS tr\
@@ -254,32 +179,6 @@ impl Lux {
         Sql::new(self.db().get_database_backend())
     }
 
-    /// Counts per UTC day of one source: `day → (count, row)`.
-    async fn daily(
-        &self,
-        project: ProjectId,
-        filter: &AnalyticsFilter,
-        source: Source,
-        sums: &'static str,
-    ) -> Result<Vec<(NaiveDate, QueryResult)>> {
-        let mut sql = self.sql();
-        let day = source.day(sql.backend);
-        sql.push("SELECT ")
-            .push(day)
-            .push(" AS day, COUNT(*) AS n")
-            .push(sums);
-        push_scope(&mut sql, source, project, filter);
-        sql.push(" GROUP BY ").push(day);
-        self.rows(&sql)
-            .await?
-            .into_iter()
-            .map(|row| {
-                let day: String = row.try_get("", "day")?;
-                Ok((parse_day(&day)?, row))
-            })
-            .collect()
-    }
-
     /// Sessions, steps, calls with tokens and cost, findings and alerts, in total and per day.
     #[instrument(skip_all, fields(project = %project))]
     pub async fn analytics_overview(
@@ -291,7 +190,7 @@ impl Lux {
         let days = if rollup_serves(filter) {
             self.daily_rollup(project, filter).await?
         } else {
-            self.daily_activity(project, filter).await?
+            self.daily_units(project, filter).await?
         };
         let mut totals = ActivityCounts::default();
         for counts in days.values() {
@@ -367,39 +266,44 @@ impl Lux {
         Ok(days)
     }
 
-    /// The overview's days counted over the raw rows.
-    async fn daily_activity(
+    /// The overview's days from the per-session rollups and the raw rows of partial days.
+    async fn daily_units(
         &self,
         project: ProjectId,
         filter: &AnalyticsFilter,
     ) -> Result<BTreeMap<NaiveDate, ActivityCounts>> {
         let mut days: BTreeMap<NaiveDate, ActivityCounts> = BTreeMap::new();
-        for source in [
-            Source::Sessions,
-            Source::Steps,
-            Source::Findings,
-            Source::Alerts,
-        ] {
-            for (day, row) in self.daily(project, filter, source, "").await? {
-                let n: i64 = row.try_get("", "n")?;
-                let counts = days.entry(day).or_default();
-                match source {
-                    Source::Sessions => counts.sessions = n,
-                    Source::Steps => counts.steps = n,
-                    Source::Findings => counts.findings = n,
-                    _ => counts.alerts = n,
-                }
-            }
+        let mut sql = self.sql();
+        sql.push(
+            "SELECT u.day AS day, CAST(SUM(u.sessions) AS BIGINT) AS sessions, \
+             CAST(SUM(u.steps) AS BIGINT) AS steps, CAST(SUM(u.findings) AS BIGINT) AS findings, \
+             CAST(SUM(u.alerts) AS BIGINT) AS alerts FROM",
+        );
+        push_units(&mut sql, Units::Days, project, filter, true);
+        sql.push(" GROUP BY u.day");
+        for row in self.rows(&sql).await? {
+            let day: String = row.try_get("", "day")?;
+            let counts = days.entry(parse_day(&day)?).or_default();
+            counts.sessions = row.try_get("", "sessions")?;
+            counts.steps = row.try_get("", "steps")?;
+            counts.findings = row.try_get("", "findings")?;
+            counts.alerts = row.try_get("", "alerts")?;
         }
-        for (day, row) in self
-            .daily(project, filter, Source::ModelCalls, CALL_SUMS)
-            .await?
-        {
-            let counts = days.entry(day).or_default();
+        let mut sql = self.sql();
+        sql.push("SELECT u.day AS day, CAST(SUM(u.calls) AS BIGINT) AS n")
+            .push(CALL_SUMS)
+            .push(" FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
+        sql.push(" GROUP BY u.day");
+        for row in self.rows(&sql).await? {
+            let day: String = row.try_get("", "day")?;
+            let counts = days.entry(parse_day(&day)?).or_default();
             counts.model_calls = row.try_get("", "n")?;
             counts.tokens = tokens_of(&row)?;
             counts.cost = NanoUsd(row.try_get("", "cost")?);
         }
+        // Deletions leave rollup rows of zeros behind; a day without activity is not in the series.
+        days.retain(|_, counts| *counts != ActivityCounts::default());
         Ok(days)
     }
 
@@ -416,17 +320,18 @@ impl Lux {
         let limit = report_limit(limit)?;
         let mut sql = self.sql();
         let key = match group_by {
-            CostGroup::Model => "x.model",
-            CostGroup::Day => Source::ModelCalls.day(sql.backend),
-            CostGroup::Tool => "s.tool",
-            CostGroup::User => "s.user_id",
-            CostGroup::Session => "x.session_id",
+            CostGroup::Model => "u.model",
+            CostGroup::Day => "u.day",
+            CostGroup::Tool => "u.tool",
+            CostGroup::User => "u.user_id",
+            CostGroup::Session => "u.session_id",
         };
         sql.push("SELECT ")
             .push(key)
-            .push(" AS k, COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns")
-            .push(CALL_SUMS);
-        push_scope(&mut sql, Source::ModelCalls, project, filter);
+            .push(" AS k, CAST(SUM(u.calls) AS BIGINT) AS n, COUNT(DISTINCT u.session_id) AS ns")
+            .push(CALL_SUMS)
+            .push(" FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
         sql.push(" GROUP BY ").push(key);
         if group_by == CostGroup::Day {
             // The most recent days within the limit; turned oldest first below.
@@ -453,9 +358,13 @@ impl Lux {
         }
 
         let mut sql = self.sql();
-        sql.push("SELECT COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns")
-            .push(CALL_SUMS);
-        push_scope(&mut sql, Source::ModelCalls, project, filter);
+        sql.push(
+            "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n, \
+             COUNT(DISTINCT u.session_id) AS ns",
+        )
+        .push(CALL_SUMS)
+        .push(" FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
         let total = match self.rows(&sql).await?.first() {
             Some(row) => cost_row(None, row)?,
             None => cost_row_empty(),
@@ -477,12 +386,13 @@ impl Lux {
         filter.check()?;
         let mut sql = self.sql();
         sql.push(
-            "SELECT x.model AS k, COUNT(*) AS n, \
-             CAST(COALESCE(SUM(CASE WHEN x.status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed",
+            "SELECT u.model AS k, CAST(SUM(u.calls) AS BIGINT) AS n, \
+             CAST(SUM(u.failed_calls) AS BIGINT) AS failed",
         )
-        .push(CALL_SUMS);
-        push_scope(&mut sql, Source::ModelCalls, project, filter);
-        sql.push(" GROUP BY x.model ORDER BY n DESC, x.model");
+        .push(CALL_SUMS)
+        .push(" FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
+        sql.push(" GROUP BY u.model ORDER BY n DESC, u.model");
         let mut models = Vec::new();
         for row in self.rows(&sql).await? {
             let model_calls: i64 = row.try_get("", "n")?;
@@ -501,82 +411,60 @@ impl Lux {
                 findings_per_100_steps: 0.0,
             });
         }
-
-        // Only the rows at the three ranks come back, not every latency.
-        let mut sql = self.sql();
-        sql.push(
-            "SELECT r.k, r.latency_ms, r.rn, r.cnt FROM (SELECT x.model AS k, x.latency_ms, \
-             ROW_NUMBER() OVER (PARTITION BY x.model ORDER BY x.latency_ms) AS rn, \
-             COUNT(*) OVER (PARTITION BY x.model) AS cnt",
-        );
-        push_scope(&mut sql, Source::ModelCalls, project, filter);
-        sql.push(
-            ") r WHERE r.rn = (r.cnt * 50 + 99) / 100 OR r.rn = (r.cnt * 95 + 99) / 100 \
-             OR r.rn = (r.cnt * 99 + 99) / 100",
-        );
-        let mut at_rank: HashMap<(String, i64), i64> = HashMap::new();
-        let mut counts: HashMap<String, i64> = HashMap::new();
-        for row in self.rows(&sql).await? {
-            let model: String = row.try_get("", "k")?;
-            counts.insert(model.clone(), row.try_get("", "cnt")?);
-            at_rank.insert(
-                (model, row.try_get("", "rn")?),
-                row.try_get("", "latency_ms")?,
-            );
-        }
         for stats in &mut models {
-            let n = counts.get(&stats.model).copied().unwrap_or(0);
-            let at = |p: i64| {
-                at_rank
-                    .get(&(stats.model.clone(), percentile_rank(p, n)))
-                    .copied()
-                    .unwrap_or(0)
-            };
-            stats.latency_ms = LatencyPercentiles {
-                p50: at(50),
-                p95: at(95),
-                p99: at(99),
-            };
+            stats.latency_ms = self
+                .latency_percentiles(project, filter, &stats.model, stats.model_calls)
+                .await?;
         }
 
-        // The reasoning each model took part in: steps and findings of the sessions using it.
+        // The reasoning each model took part in: steps and findings of the sessions using it —
+        // those whose main model it is, plus those that called it under another main model.
+        const REASONING: &str = "CAST(COALESCE(SUM(u.steps), 0) AS BIGINT) AS n, \
+             CAST(COALESCE(SUM(u.confident_steps), 0) AS BIGINT) AS nc, \
+             SUM(u.confidence_sum) AS sc, CAST(COALESCE(SUM(u.findings), 0) AS BIGINT) AS nf";
+        let mut reasoning: HashMap<String, (i64, i64, Option<f64>, i64)> = HashMap::new();
         let mut sql = self.sql();
-        sql.push(
-            "SELECT u.m AS k, COUNT(*) AS n, COUNT(x.confidence) AS nc, \
-             SUM(x.confidence) AS sc",
-        );
-        push_sessions_using_models(&mut sql, project);
-        sql.push(" JOIN steps x ON x.session_id = u.sid JOIN sessions s ON s.id = x.session_id");
-        push_where(&mut sql, Source::Steps, project, filter);
-        sql.push(" GROUP BY u.m");
-        let mut steps: HashMap<String, (i64, i64, Option<f64>)> = HashMap::new();
-        for row in self.rows(&sql).await? {
-            steps.insert(
-                row.try_get("", "k")?,
-                (
-                    row.try_get("", "n")?,
-                    row.try_get("", "nc")?,
-                    row.try_get("", "sc")?,
-                ),
+        sql.push("SELECT u.session_model AS k, ")
+            .push(REASONING)
+            .push(" FROM");
+        push_units(&mut sql, Units::Days, project, filter, false);
+        sql.push(" WHERE u.session_model IS NOT NULL GROUP BY u.session_model");
+        let main_rows = self.rows(&sql).await?;
+        let mut sql = self.sql();
+        sql.push("SELECT m.m AS k, ")
+            .push(REASONING)
+            .push(
+                " FROM (SELECT DISTINCT c.session_id AS sid, c.model AS m \
+                 FROM analytics_session_calls c WHERE c.calls > 0 AND c.project_id = ",
+            )
+            .bind(project.0)
+            .push(
+                " AND (c.session_model IS NULL OR c.session_model <> c.model)) m \
+                 JOIN",
             );
-        }
-        let mut sql = self.sql();
-        sql.push("SELECT u.m AS k, COUNT(*) AS n");
-        push_sessions_using_models(&mut sql, project);
-        sql.push(
-            " JOIN bias_findings x ON x.session_id = u.sid JOIN sessions s ON s.id = x.session_id",
-        );
-        push_where(&mut sql, Source::Findings, project, filter);
-        sql.push(" GROUP BY u.m");
-        let mut findings: HashMap<String, i64> = HashMap::new();
-        for row in self.rows(&sql).await? {
-            findings.insert(row.try_get("", "k")?, row.try_get("", "n")?);
+        push_units(&mut sql, Units::Days, project, filter, false);
+        sql.push(" ON u.session_id = m.sid GROUP BY m.m");
+        let other_rows = self.rows(&sql).await?;
+        for row in main_rows.iter().chain(&other_rows) {
+            let entry = reasoning
+                .entry(row.try_get("", "k")?)
+                .or_insert((0, 0, None, 0));
+            let sum: Option<f64> = row.try_get("", "sc")?;
+            entry.0 += row.try_get::<i64>("", "n")?;
+            entry.1 += row.try_get::<i64>("", "nc")?;
+            entry.2 = match (entry.2, sum) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            entry.3 += row.try_get::<i64>("", "nf")?;
         }
         for stats in &mut models {
-            let (n_steps, n_confident, confidence_sum) =
-                steps.get(&stats.model).copied().unwrap_or((0, 0, None));
+            let (n_steps, n_confident, confidence_sum, findings) = reasoning
+                .get(&stats.model)
+                .copied()
+                .unwrap_or((0, 0, None, 0));
             stats.steps = n_steps;
-            stats.findings = findings.get(&stats.model).copied().unwrap_or(0);
+            stats.findings = findings;
             stats.mean_step_confidence = match (n_confident, confidence_sum) {
                 (1.., Some(sum)) => Some(sum / n_confident as f64),
                 _ => None,
@@ -586,58 +474,119 @@ impl Lux {
         Ok(models)
     }
 
-    /// Steps and active sessions (a step or an `events` row in scope), in total and, when `key`
-    /// names a grouping of steps and sessions (day, tool, model), per group.
-    async fn denominators(
+    /// Exact nearest-rank p50/p95/p99 of `model`'s `n` calls in scope: only the calls up to each
+    /// rank are read, walking `analytics_call_latencies` in latency order from the nearer end.
+    async fn latency_percentiles(
         &self,
         project: ProjectId,
         filter: &AnalyticsFilter,
-        events: Source,
+        model: &str,
+        n: i64,
+    ) -> Result<LatencyPercentiles> {
+        if n <= 0 {
+            return Ok(LatencyPercentiles::default());
+        }
+        let mut sql = self.sql();
+        for (i, p) in [50, 95, 99].into_iter().enumerate() {
+            sql.push(if i == 0 {
+                "SELECT (SELECT l.latency_ms"
+            } else {
+                ", (SELECT l.latency_ms"
+            });
+            push_latencies(&mut sql, project, filter, model);
+            let rank = percentile_rank(p, n);
+            if rank <= n / 2 {
+                sql.push(" ORDER BY l.latency_ms LIMIT 1 OFFSET ")
+                    .bind(rank - 1);
+            } else {
+                sql.push(" ORDER BY l.latency_ms DESC LIMIT 1 OFFSET ")
+                    .bind(n - rank);
+            }
+            sql.push(match p {
+                50 => ") AS p50",
+                95 => ") AS p95",
+                _ => ") AS p99",
+            });
+        }
+        let rows = self.rows(&sql).await?;
+        let Some(row) = rows.first() else {
+            return Ok(LatencyPercentiles::default());
+        };
+        Ok(LatencyPercentiles {
+            p50: row.try_get::<Option<i64>>("", "p50")?.unwrap_or(0),
+            p95: row.try_get::<Option<i64>>("", "p95")?.unwrap_or(0),
+            p99: row.try_get::<Option<i64>>("", "p99")?.unwrap_or(0),
+        })
+    }
+
+    /// Steps, active sessions (a step or an `events` row in scope), events (findings or alerts)
+    /// and the sessions they are in, in total and, when `key` names a grouping of the day units
+    /// (day, tool, main model), per group: one pass over the day rollup each.
+    async fn activity(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        events: Units,
         key: Option<&'static str>,
     ) -> Result<Denominators> {
+        let counts = if events == Units::Findings {
+            "CAST(COALESCE(SUM(u.steps), 0) AS BIGINT) AS n, \
+             COUNT(DISTINCT CASE WHEN u.steps > 0 OR u.findings > 0 THEN u.session_id END) AS ns, \
+             CAST(COALESCE(SUM(u.findings), 0) AS BIGINT) AS ne, \
+             COUNT(DISTINCT CASE WHEN u.findings > 0 THEN u.session_id END) AS nes FROM"
+        } else {
+            "CAST(COALESCE(SUM(u.steps), 0) AS BIGINT) AS n, \
+             COUNT(DISTINCT CASE WHEN u.steps > 0 OR u.alerts > 0 THEN u.session_id END) AS ns, \
+             CAST(COALESCE(SUM(u.alerts), 0) AS BIGINT) AS ne, \
+             COUNT(DISTINCT CASE WHEN u.alerts > 0 THEN u.session_id END) AS nes FROM"
+        };
+        let activity_of = |row: &QueryResult| -> Result<Activity> {
+            Ok(Activity {
+                steps: row.try_get("", "n")?,
+                sessions: row.try_get("", "ns")?,
+                events: row.try_get("", "ne")?,
+                affected: row.try_get("", "nes")?,
+            })
+        };
         let mut denominators = Denominators::default();
         if let Some(key) = key {
             let mut sql = self.sql();
-            sql.push("SELECT ").push(key).push(" AS k, COUNT(*) AS n");
-            push_scope(&mut sql, Source::Steps, project, filter);
+            sql.push("SELECT ").push(key).push(" AS k, ").push(counts);
+            push_units(&mut sql, Units::Days, project, filter, false);
             sql.push(" GROUP BY ").push(key);
             for row in self.rows(&sql).await? {
-                let n: i64 = row.try_get("", "n")?;
-                denominators.total_steps += n;
-                denominators.entry(group_key(&row)?).0 = n;
-            }
-            let mut sql = self.sql();
-            sql.push("SELECT u.k AS k, COUNT(*) AS n FROM (SELECT ")
-                .push(key)
-                .push(" AS k, x.session_id");
-            push_scope(&mut sql, Source::Steps, project, filter);
-            sql.push(" UNION SELECT ")
-                .push(key)
-                .push(" AS k, x.session_id");
-            push_scope(&mut sql, events, project, filter);
-            sql.push(") u GROUP BY u.k");
-            for row in self.rows(&sql).await? {
-                denominators.entry(group_key(&row)?).1 = row.try_get("", "n")?;
-            }
-        } else {
-            let mut sql = self.sql();
-            sql.push("SELECT COUNT(*) AS n");
-            push_scope(&mut sql, Source::Steps, project, filter);
-            if let Some(row) = self.rows(&sql).await?.first() {
-                denominators.total_steps = row.try_get("", "n")?;
+                denominators
+                    .per_key
+                    .insert(group_key(&row)?, activity_of(&row)?);
             }
         }
         // A session active on several days counts once in the total.
         let mut sql = self.sql();
-        sql.push("SELECT COUNT(*) AS n FROM (SELECT x.session_id");
-        push_scope(&mut sql, Source::Steps, project, filter);
-        sql.push(" UNION SELECT x.session_id");
-        push_scope(&mut sql, events, project, filter);
-        sql.push(") u");
+        sql.push("SELECT ").push(counts);
+        push_units(&mut sql, Units::Days, project, filter, false);
         if let Some(row) = self.rows(&sql).await?.first() {
-            denominators.total_sessions = row.try_get("", "n")?;
+            denominators.total = activity_of(row)?;
         }
         Ok(denominators)
+    }
+
+    /// `SELECT key AS k, n, ns`: findings or alerts and the sessions they are in, per group of
+    /// `units`.
+    fn signal_counts(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        units: Units,
+        key: &'static str,
+    ) -> Sql {
+        let mut sql = self.sql();
+        sql.push("SELECT ").push(key).push(
+            " AS k, CAST(COALESCE(SUM(u.n), 0) AS BIGINT) AS n, \
+             COUNT(DISTINCT u.session_id) AS ns FROM",
+        );
+        push_units(&mut sql, units, project, filter, false);
+        sql.push(" GROUP BY ").push(key);
+        sql
     }
 
     /// Findings per 100 steps and the share of sessions affected, grouped.
@@ -649,59 +598,61 @@ impl Lux {
         group_by: BiasGroup,
     ) -> Result<BiasRateReport> {
         filter.check()?;
-        let backend = self.db().get_database_backend();
+        // Every key is a column of both the day and the signal units.
         let (key, per_group) = match group_by {
-            BiasGroup::BiasType => ("x.bias_type", false),
-            BiasGroup::Severity => ("x.severity", false),
-            BiasGroup::Detector => ("x.detector", false),
-            BiasGroup::Day => (Source::Findings.day(backend), true),
-            BiasGroup::Model => ("s.model", true),
-            BiasGroup::Tool => ("s.tool", true),
+            BiasGroup::BiasType => ("u.kind", false),
+            BiasGroup::Severity => ("u.severity", false),
+            BiasGroup::Detector => ("u.detector", false),
+            BiasGroup::Day => ("u.day", true),
+            BiasGroup::Model => ("u.session_model", true),
+            BiasGroup::Tool => ("u.tool", true),
         };
         let denominators = self
-            .denominators(project, filter, Source::Findings, per_group.then_some(key))
+            .activity(project, filter, Units::Findings, per_group.then_some(key))
             .await?;
 
-        let mut sql = self.sql();
-        sql.push("SELECT ")
-            .push(key)
-            .push(" AS k, COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
-        push_scope(&mut sql, Source::Findings, project, filter);
-        sql.push(" GROUP BY ").push(key);
         let mut rows = Vec::new();
-        for row in self.rows(&sql).await? {
-            let key = group_key(&row)?;
-            let (steps, sessions) = denominators.of(&key, per_group);
-            rows.push(BiasRateRow::new(
-                key,
-                row.try_get("", "n")?,
-                row.try_get("", "ns")?,
-                steps,
-                sessions,
-            ));
+        if per_group {
+            // The day rollup counts findings per day, tool and main model itself.
+            for (key, activity) in &denominators.per_key {
+                if activity.events > 0 {
+                    rows.push(BiasRateRow::new(
+                        key.clone(),
+                        activity.events,
+                        activity.affected,
+                        activity.steps,
+                        activity.sessions,
+                    ));
+                }
+            }
+        } else {
+            let sql = self.signal_counts(project, filter, Units::Findings, key);
+            for row in self.rows(&sql).await? {
+                let total = &denominators.total;
+                rows.push(BiasRateRow::new(
+                    group_key(&row)?,
+                    row.try_get("", "n")?,
+                    row.try_get("", "ns")?,
+                    total.steps,
+                    total.sessions,
+                ));
+            }
         }
         if group_by == BiasGroup::Day {
             rows.sort_by(|a, b| a.key.cmp(&b.key));
         } else {
             rows.sort_by(|a, b| b.findings.cmp(&a.findings).then_with(|| a.key.cmp(&b.key)));
         }
-
-        let mut sql = self.sql();
-        sql.push("SELECT COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
-        push_scope(&mut sql, Source::Findings, project, filter);
-        let (findings, affected) = match self.rows(&sql).await?.first() {
-            Some(row) => (row.try_get("", "n")?, row.try_get("", "ns")?),
-            None => (0, 0),
-        };
+        let total = &denominators.total;
         Ok(BiasRateReport {
             group_by,
             rows,
             total: BiasRateRow::new(
                 "all".to_owned(),
-                findings,
-                affected,
-                denominators.total_steps,
-                denominators.total_sessions,
+                total.events,
+                total.affected,
+                total.steps,
+                total.sessions,
             ),
         })
     }
@@ -715,22 +666,21 @@ impl Lux {
         group_by: MonitorGroup,
     ) -> Result<MonitorReport> {
         filter.check()?;
-        let backend = self.db().get_database_backend();
         let (key, per_group) = match group_by {
-            MonitorGroup::Kind => ("x.kind", false),
-            MonitorGroup::Day => (Source::Alerts.day(backend), true),
+            MonitorGroup::Kind => ("u.kind", false),
+            MonitorGroup::Day => ("u.day", true),
         };
         let denominators = self
-            .denominators(project, filter, Source::Alerts, per_group.then_some(key))
+            .activity(project, filter, Units::Alerts, per_group.then_some(key))
             .await?;
 
         let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
         let mut sql = self.sql();
         sql.push("SELECT ")
             .push(key)
-            .push(" AS k, x.severity AS sev, COUNT(*) AS n");
-        push_scope(&mut sql, Source::Alerts, project, filter);
-        sql.push(" GROUP BY ").push(key).push(", x.severity");
+            .push(" AS k, u.severity AS sev, CAST(SUM(u.n) AS BIGINT) AS n FROM");
+        push_units(&mut sql, Units::Alerts, project, filter, false);
+        sql.push(" GROUP BY ").push(key).push(", u.severity");
         for row in self.rows(&sql).await? {
             let severity: String = row.try_get("", "sev")?;
             let severity = severity.parse::<Severity>().map_err(|_| {
@@ -744,17 +694,36 @@ impl Lux {
                 .add(severity, row.try_get("", "n")?);
         }
 
-        let mut sql = self.sql();
-        sql.push("SELECT ")
-            .push(key)
-            .push(" AS k, COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
-        push_scope(&mut sql, Source::Alerts, project, filter);
-        sql.push(" GROUP BY ").push(key);
+        // `(key, alerts, sessions with one, steps, active sessions)` per group.
+        let mut groups = Vec::new();
+        let total = &denominators.total;
+        if per_group {
+            for (key, activity) in &denominators.per_key {
+                if activity.events > 0 {
+                    groups.push((
+                        key.clone(),
+                        activity.events,
+                        activity.affected,
+                        activity.steps,
+                        activity.sessions,
+                    ));
+                }
+            }
+        } else {
+            let sql = self.signal_counts(project, filter, Units::Alerts, key);
+            for row in self.rows(&sql).await? {
+                groups.push((
+                    group_key(&row)?,
+                    row.try_get("", "n")?,
+                    row.try_get("", "ns")?,
+                    total.steps,
+                    total.sessions,
+                ));
+            }
+        }
         let mut rows = Vec::new();
         let mut all_severities = SeverityCounts::default();
-        for row in self.rows(&sql).await? {
-            let key = group_key(&row)?;
-            let (steps, sessions) = denominators.of(&key, per_group);
+        for (key, alerts, affected, steps, sessions) in groups {
             let by_severity = severities.get(&key).copied().unwrap_or_default();
             for (severity, n) in [
                 (Severity::None, by_severity.none),
@@ -767,8 +736,8 @@ impl Lux {
             }
             rows.push(MonitorRow::new(
                 key,
-                row.try_get("", "n")?,
-                row.try_get("", "ns")?,
+                alerts,
+                affected,
                 steps,
                 sessions,
                 by_severity,
@@ -779,23 +748,15 @@ impl Lux {
         } else {
             rows.sort_by(|a, b| b.alerts.cmp(&a.alerts).then_with(|| a.key.cmp(&b.key)));
         }
-
-        let mut sql = self.sql();
-        sql.push("SELECT COUNT(*) AS n, COUNT(DISTINCT x.session_id) AS ns");
-        push_scope(&mut sql, Source::Alerts, project, filter);
-        let (alerts, affected) = match self.rows(&sql).await?.first() {
-            Some(row) => (row.try_get("", "n")?, row.try_get("", "ns")?),
-            None => (0, 0),
-        };
         Ok(MonitorReport {
             group_by,
             rows,
             total: MonitorRow::new(
                 "all".to_owned(),
-                alerts,
-                affected,
-                denominators.total_steps,
-                denominators.total_sessions,
+                total.events,
+                total.affected,
+                total.steps,
+                total.sessions,
                 all_severities,
             ),
         })
@@ -820,12 +781,16 @@ impl Lux {
                 items: Vec::new(),
             });
         }
-        let first_day = self
-            .daily(project, filter, Source::ModelCalls, "")
-            .await?
-            .into_iter()
-            .map(|(day, _)| day)
-            .min();
+        let mut sql = self.sql();
+        sql.push("SELECT MIN(u.day) AS day FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
+        let first_day = match self.rows(&sql).await?.first() {
+            Some(row) => row
+                .try_get::<Option<String>>("", "day")?
+                .map(|day| parse_day(&day))
+                .transpose()?,
+            None => None,
+        };
         let period_start = filter
             .since
             .or_else(|| first_day.and_then(|day| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc())));
@@ -844,9 +809,9 @@ impl Lux {
 
         // The provider a model is mostly called through decides the price it would be charged.
         let mut sql = self.sql();
-        sql.push("SELECT x.model AS k, x.provider AS p, COUNT(*) AS n");
-        push_scope(&mut sql, Source::ModelCalls, project, filter);
-        sql.push(" GROUP BY x.model, x.provider ORDER BY n DESC, x.provider");
+        sql.push("SELECT u.model AS k, u.provider AS p, CAST(SUM(u.calls) AS BIGINT) AS n FROM");
+        push_units(&mut sql, Units::Calls, project, filter, false);
+        sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
         let mut providers: HashMap<String, String> = HashMap::new();
         for row in self.rows(&sql).await? {
             let model: String = row.try_get("", "k")?;
@@ -1024,7 +989,7 @@ impl Lux {
             "SELECT COUNT(*) AS n, \
              CAST(COALESCE(SUM(CASE WHEN x.status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed",
         )
-        .push(CALL_SUMS)
+        .push(RAW_CALL_SUMS)
         .push(" FROM model_calls x WHERE x.session_id = ")
         .bind(id);
         let calls = self.rows(&sql).await?;
@@ -1072,27 +1037,23 @@ impl Lux {
     }
 }
 
-/// Steps and active sessions, the denominators of a rate: per group key and in total.
-#[derive(Debug, Default)]
-struct Denominators {
-    per_key: HashMap<String, (i64, i64)>,
-    total_steps: i64,
-    total_sessions: i64,
+/// What a rate divides and is divided by, for one group or in total.
+#[derive(Debug, Default, Clone, Copy)]
+struct Activity {
+    steps: i64,
+    /// Sessions with a step or an event in scope.
+    sessions: i64,
+    /// Findings or alerts.
+    events: i64,
+    /// Sessions with an event in scope.
+    affected: i64,
 }
 
-impl Denominators {
-    fn entry(&mut self, key: String) -> &mut (i64, i64) {
-        self.per_key.entry(key).or_default()
-    }
-
-    /// `(steps, sessions)` of the group, or of everything when rates are not per group.
-    fn of(&self, key: &str, per_group: bool) -> (i64, i64) {
-        if per_group {
-            self.per_key.get(key).copied().unwrap_or((0, 0))
-        } else {
-            (self.total_steps, self.total_sessions)
-        }
-    }
+/// [`Activity`] per group key and in total.
+#[derive(Debug, Default)]
+struct Denominators {
+    per_key: HashMap<String, Activity>,
+    total: Activity,
 }
 
 /// A group's key `k`; a missing one (a session without a main model) is [`NO_MODEL_KEY`].

@@ -370,53 +370,7 @@ impl Lux {
         offset: u32,
         floor: Option<i64>,
     ) -> Result<Vec<RawHit>> {
-        let indexed = !parsed.words.is_empty();
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push(
-            "SELECT d.id AS doc, d.kind AS kind, d.source_id AS source_id, \
-             d.session_id AS session_id, \
-             COALESCE(st.step_number, sv.version) AS number, \
-             COALESCE(st.created_at, sv.created_at) AS created_at",
-        );
-        if indexed {
-            sql.push(
-                ", -bm25(search_fts) AS score FROM search_fts \
-                 JOIN search_documents d ON d.id = search_fts.rowid",
-            );
-        } else {
-            sql.push(", CAST(0 AS DOUBLE PRECISION) AS score FROM search_documents d");
-        }
-        sql.push(
-            " JOIN sessions s ON s.id = d.session_id \
-             LEFT JOIN steps st ON d.kind = 'step' AND st.id = d.source_id \
-             LEFT JOIN synthesis_versions sv ON d.kind = 'synthesis' AND sv.id = d.source_id",
-        );
-        if indexed {
-            sql.push(" WHERE search_fts MATCH ").bind(parsed.fts5());
-            if let Some(floor) = floor {
-                sql.push(" AND search_fts.rowid >= ").bind(floor);
-            }
-        } else {
-            sql.push(" WHERE 1 = 1");
-        }
-        for word in &parsed.substrings {
-            sql.push(" AND instr(d.body, ")
-                .bind(word.as_str())
-                .push(") > 0");
-        }
-        if let Some(kind) = filter.kind {
-            sql.push(" AND d.kind = ").bind(kind.as_str());
-        }
-        push_filters(
-            &mut sql,
-            project,
-            filter,
-            "COALESCE(st.created_at, sv.created_at)",
-        );
-        sql.push(" ORDER BY score DESC, created_at DESC, d.source_id DESC LIMIT ")
-            .bind(i64::from(limit) + 1)
-            .push(" OFFSET ")
-            .bind(i64::from(offset));
+        let sql = ranked_sqlite_sql(project, parsed, filter, limit, offset, floor);
         let rows = self.db().query_all_raw(sql.statement()).await?;
         rows.iter().map(|row| raw_hit(row, true)).collect()
     }
@@ -566,6 +520,79 @@ impl Lux {
     }
 }
 
+/// The statement of [`Lux::ranked_sqlite`].
+fn ranked_sqlite_sql(
+    project: ProjectId,
+    parsed: &ParsedQuery,
+    filter: &SearchFilter,
+    limit: u32,
+    offset: u32,
+    floor: Option<i64>,
+) -> Sql {
+    let indexed = !parsed.words.is_empty();
+    let mut sql = Sql::new(DbBackend::Sqlite);
+    sql.push(
+        "SELECT d.id AS doc, d.kind AS kind, d.source_id AS source_id, \
+             d.session_id AS session_id, \
+             COALESCE(st.step_number, sv.version) AS number, \
+             COALESCE(st.created_at, sv.created_at) AS created_at",
+    );
+    if indexed && filter.session_id.is_none() {
+        // The FTS5 scan must be the outer loop. Left to itself, SQLite's planner (3.51, the
+        // bundled one) starts from the project's sessions and probes the index once per
+        // document with `rowid = ? AND MATCH`, reloading the words' doclists each time: a
+        // million probes, tens of seconds, where scanning the matches takes milliseconds.
+        // `CROSS JOIN` fixes the join order. One session's documents are few enough to probe.
+        sql.push(
+            ", -bm25(search_fts) AS score FROM search_fts \
+                 CROSS JOIN search_documents d ON d.id = search_fts.rowid \
+                 CROSS JOIN sessions s ON s.id = d.session_id",
+        );
+    } else if indexed {
+        sql.push(
+            ", -bm25(search_fts) AS score FROM search_fts \
+                 JOIN search_documents d ON d.id = search_fts.rowid \
+                 JOIN sessions s ON s.id = d.session_id",
+        );
+    } else {
+        sql.push(
+            ", CAST(0 AS DOUBLE PRECISION) AS score FROM search_documents d \
+                 JOIN sessions s ON s.id = d.session_id",
+        );
+    }
+    sql.push(
+        " LEFT JOIN steps st ON d.kind = 'step' AND st.id = d.source_id \
+             LEFT JOIN synthesis_versions sv ON d.kind = 'synthesis' AND sv.id = d.source_id",
+    );
+    if indexed {
+        sql.push(" WHERE search_fts MATCH ").bind(parsed.fts5());
+        if let Some(floor) = floor {
+            sql.push(" AND search_fts.rowid >= ").bind(floor);
+        }
+    } else {
+        sql.push(" WHERE 1 = 1");
+    }
+    for word in &parsed.substrings {
+        sql.push(" AND instr(d.body, ")
+            .bind(word.as_str())
+            .push(") > 0");
+    }
+    if let Some(kind) = filter.kind {
+        sql.push(" AND d.kind = ").bind(kind.as_str());
+    }
+    push_filters(
+        &mut sql,
+        project,
+        filter,
+        "COALESCE(st.created_at, sv.created_at)",
+    );
+    sql.push(" ORDER BY score DESC, created_at DESC, d.source_id DESC LIMIT ")
+        .bind(i64::from(limit) + 1)
+        .push(" OFFSET ")
+        .bind(i64::from(offset));
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,6 +634,34 @@ mod tests {
     #[test]
     fn queries_index_the_migrations_prefix() {
         assert_eq!(lux_migration::SEARCH_PREFIX_CHARS, 262_144);
+    }
+
+    /// Issue 5: on a million steps a served search took 26–47 s because SQLite probed the FTS5
+    /// index once per document of the project; the ranked query must scan the matches first.
+    #[tokio::test]
+    async fn issue_5_ranking_starts_from_the_full_text_matches() {
+        let path = std::env::temp_dir().join(format!("lux-explain-{}.db", Uuid::now_v7()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        <lux_migration::Migrator as lux_migration::MigratorTrait>::up(&db, None)
+            .await
+            .unwrap();
+        let parsed = parse_query("flamegraph scheduler").unwrap();
+        let filter = SearchFilter {
+            tool: Some("planner".into()),
+            ..SearchFilter::default()
+        };
+        for floor in [None, Some(1)] {
+            let mut statement =
+                ranked_sqlite_sql(ProjectId(Uuid::nil()), &parsed, &filter, 20, 0, floor)
+                    .statement();
+            statement.sql = format!("EXPLAIN QUERY PLAN {}", statement.sql);
+            let plan = db.query_all_raw(statement).await.unwrap();
+            let first: String = plan[0].try_get("", "detail").unwrap();
+            assert!(first.starts_with("SCAN search_fts"), "{first}");
+        }
+        db.close().await.unwrap();
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

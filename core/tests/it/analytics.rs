@@ -857,6 +857,7 @@ storage_tests!(
     bias_rates_equal_raw_rows,
     monitor_equals_raw_rows,
     overview_from_the_rollup_equals_raw_rows,
+    reports_from_the_session_rollups_equal_raw_rows,
     recommendations_from_crafted_usage,
     session_summaries_equal_raw_rows,
     summary_of_a_fresh_session_and_of_another_project,
@@ -1130,5 +1131,295 @@ async fn overview_from_the_rollup_equals_raw_rows(lux: &Lux) {
     for filter in day_aligned_filters(&raw) {
         let overview = lux.analytics_overview(project, &filter).await.unwrap();
         assert_eq!(overview, expected_overview(&raw, &filter), "{filter:?}");
+    }
+}
+
+/// Every report for `filter` equals its computation over the raw rows.
+async fn assert_reports_equal_raw(
+    lux: &Lux,
+    project: ProjectId,
+    raw: &Raw,
+    filter: &AnalyticsFilter,
+) {
+    let overview = lux.analytics_overview(project, filter).await.unwrap();
+    assert_eq!(overview, expected_overview(raw, filter), "{filter:?}");
+    for group_by in [
+        CostGroup::Model,
+        CostGroup::Day,
+        CostGroup::Tool,
+        CostGroup::User,
+        CostGroup::Session,
+    ] {
+        let report = lux
+            .analytics_costs(project, filter, group_by, Some(1000))
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            expected_costs(raw, filter, group_by),
+            "{group_by:?} {filter:?}"
+        );
+    }
+    let models = lux.analytics_models(project, filter).await.unwrap();
+    assert_models_eq(
+        &models,
+        &expected_models(raw, filter),
+        &format!("{filter:?}"),
+    );
+    for group_by in [
+        BiasGroup::BiasType,
+        BiasGroup::Severity,
+        BiasGroup::Detector,
+        BiasGroup::Day,
+        BiasGroup::Model,
+        BiasGroup::Tool,
+    ] {
+        let report = lux
+            .analytics_bias_rates(project, filter, group_by)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            expected_bias_rates(raw, filter, group_by),
+            "{group_by:?} {filter:?}"
+        );
+    }
+    for group_by in [MonitorGroup::Kind, MonitorGroup::Day] {
+        let report = lux
+            .analytics_monitor(project, filter, group_by)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            expected_monitor(raw, filter, group_by),
+            "{group_by:?} {filter:?}"
+        );
+    }
+}
+
+/// Ranges that start or end inside a day, lie inside one day, cross one midnight only, or are
+/// empty: the per-session rollups answer their whole days and the raw rows the rest.
+fn ragged_filters(raw: &Raw) -> Vec<AnalyticsFilter> {
+    let mut times: Vec<DateTime<Utc>> = raw.steps.iter().map(|x| x.created_at).collect();
+    times.sort();
+    let middle = times[times.len() / 2];
+    let midnight = day(middle).and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let noon = midnight + Duration::hours(12);
+    let window = |since: DateTime<Utc>, until: DateTime<Utc>| AnalyticsFilter {
+        since: Some(since),
+        until: Some(until),
+        ..AnalyticsFilter::default()
+    };
+    vec![
+        window(noon - Duration::days(4), noon + Duration::days(1)),
+        window(
+            middle - Duration::minutes(90),
+            middle + Duration::minutes(90),
+        ),
+        window(midnight - Duration::hours(7), midnight + Duration::hours(7)),
+        window(middle, middle),
+        AnalyticsFilter {
+            since: Some(middle),
+            ..AnalyticsFilter::default()
+        },
+        AnalyticsFilter {
+            tool: Some(raw.sessions[0].tool.clone()),
+            until: Some(noon),
+            ..AnalyticsFilter::default()
+        },
+        AnalyticsFilter {
+            model: Some(raw.calls[0].model.clone()),
+            since: Some(noon - Duration::days(5)),
+            until: Some(middle + Duration::days(1)),
+            ..AnalyticsFilter::default()
+        },
+        AnalyticsFilter {
+            user_id: raw.sessions.iter().find_map(|s| s.user_id.clone()),
+            since: Some(noon - Duration::days(9)),
+            ..AnalyticsFilter::default()
+        },
+    ]
+}
+
+/// Writes to `session` on each of the `days` after its creation: a step, a call of `model`, a
+/// finding and an alert, so that one session is active on several days.
+async fn spread_over_days(
+    lux: &Lux,
+    project: ProjectId,
+    session: &Session,
+    model: &str,
+    days: &[i64],
+) {
+    let reference = SessionRef::Id(session.id);
+    for (i, days) in days.iter().enumerate() {
+        let at = session.created_at + Duration::days(*days);
+        let step = lux
+            .append_step(
+                project,
+                &reference,
+                NewStep {
+                    confidence: Some(0.25 + 0.1 * i as f64),
+                    created_at: Some(at),
+                    ..thought("A later look at the same question, days on.")
+                },
+            )
+            .await
+            .unwrap()
+            .value;
+        lux.record_model_call(
+            project,
+            &reference,
+            NewModelCall {
+                step_id: Some(step.id),
+                latency_ms: 700 + 300 * i as i64,
+                created_at: Some(at),
+                ..NewModelCall::ok("acme", model, 1200, 300)
+            },
+        )
+        .await
+        .unwrap();
+        lux.record_finding(
+            project,
+            &reference,
+            NewFinding {
+                id: None,
+                step_id: Some(step.id),
+                detector: "test.later".into(),
+                detector_version: "1".into(),
+                bias_type: "anchoring".into(),
+                severity: Severity::Medium,
+                confidence: 0.8,
+                explanation: "Still anchored on the first estimate.".into(),
+                evidence: None,
+                suggestion: None,
+                created_at: Some(at),
+            },
+        )
+        .await
+        .unwrap();
+        lux.record_monitor_event(
+            project,
+            &reference,
+            NewMonitorEvent {
+                id: None,
+                step_id: Some(step.id),
+                kind: "circular_reasoning".into(),
+                severity: Severity::High,
+                score: 0.7,
+                message: "Back to the first idea.".into(),
+                data: None,
+                created_at: Some(at),
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
+    let (project, raw) = demo_data(lux).await;
+    // Sessions active on several days: distinct sessions must still count once per group.
+    spread_over_days(lux, project, &raw.sessions[0], "rollup-test-model", &[1, 3]).await;
+    let model = raw.calls[0].model.clone();
+    spread_over_days(lux, project, &raw.sessions[3], &model, &[0, 1, 2]).await;
+    let raw = self::raw(lux, project).await;
+    let all_filters = |raw: &Raw| {
+        let mut all = day_aligned_filters(raw);
+        all.extend(ragged_filters(raw));
+        all.extend(filters(raw));
+        all
+    };
+    for filter in all_filters(&raw) {
+        assert_reports_equal_raw(lux, project, &raw, &filter).await;
+    }
+
+    // Deleting a session (its rows go by cascade), re-running the detectors (findings and alerts
+    // replaced) and moving a call keep the rollups exact.
+    let gone = raw.sessions[1].id;
+    lux.delete_session(project, &SessionRef::Id(gone), &Actor::new("test"))
+        .await
+        .unwrap();
+    lux.analyze_session(project, &SessionRef::Id(raw.sessions[2].id))
+        .await
+        .unwrap();
+    let backend = lux.db().get_database_backend();
+    let statement = |postgres: &str, sqlite: &str, values: Vec<sea_orm::Value>| {
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => postgres,
+            _ => sqlite,
+        };
+        sea_orm::Statement::from_sql_and_values(backend, sql, values)
+    };
+    let moved = raw.calls.iter().find(|c| c.session_id != gone).unwrap();
+    lux.db()
+        .execute_raw(statement(
+            "UPDATE model_calls SET latency_ms = 999999, model = 'moved-model', cost_nusd = cost_nusd + 5 WHERE id = $1",
+            "UPDATE model_calls SET latency_ms = 999999, model = 'moved-model', cost_nusd = cost_nusd + 5 WHERE id = ?",
+            vec![moved.id.0.into()],
+        ))
+        .await
+        .unwrap();
+    let raw = self::raw(lux, project).await;
+    assert!(raw.sessions.iter().all(|s| s.id != gone));
+    assert!(raw.calls.iter().any(|c| c.model == "moved-model"));
+    for filter in all_filters(&raw) {
+        assert_reports_equal_raw(lux, project, &raw, &filter).await;
+    }
+
+    // Whole days are read from the rollup, partial ones from the rows: tampering with the rollup
+    // shows in the first only.
+    let tamper = |delta: i64| {
+        statement(
+            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + $1",
+            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + ?",
+            vec![delta.into()],
+        )
+    };
+    let rollup_rows = lux
+        .db()
+        .query_one_raw(statement(
+            "SELECT COUNT(*) AS n FROM analytics_session_calls WHERE calls > 0 AND project_id = $1",
+            "SELECT COUNT(*) AS n FROM analytics_session_calls WHERE calls > 0 AND project_id = ?",
+            vec![project.0.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    let inside_one_day = ragged_filters(&raw)[1].clone();
+    lux.db().execute_raw(tamper(1000)).await.unwrap();
+    let whole = lux
+        .analytics_costs(project, &AnalyticsFilter::default(), CostGroup::Model, None)
+        .await
+        .unwrap();
+    let partial = lux
+        .analytics_costs(project, &inside_one_day, CostGroup::Model, None)
+        .await
+        .unwrap();
+    lux.db().execute_raw(tamper(-1000)).await.unwrap();
+    let expected = expected_costs(&raw, &AnalyticsFilter::default(), CostGroup::Model);
+    assert_eq!(
+        whole.total.cost.0,
+        expected.total.cost.0 + 1000 * rollup_rows
+    );
+    assert_eq!(
+        partial,
+        expected_costs(&raw, &inside_one_day, CostGroup::Model)
+    );
+
+    // Rows written before the migration are counted when it runs.
+    let migrations = lux_migration::Migrator::migrations();
+    let position = migrations
+        .iter()
+        .position(|m| m.name().contains("analytics_sessions"))
+        .unwrap();
+    let later = (migrations.len() - position) as u32;
+    lux_migration::Migrator::down(lux.db(), Some(later))
+        .await
+        .unwrap();
+    lux_migration::Migrator::up(lux.db(), None).await.unwrap();
+    for filter in all_filters(&raw) {
+        assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
 }

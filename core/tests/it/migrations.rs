@@ -7,9 +7,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 /// Full-text search tables that exist only on SQLite (PostgreSQL indexes the tables themselves).
 const SQLITE_SEARCH_TABLES: [&str; 2] = ["search_documents", "search_fts"];
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 22] = [
     "projects",
     "analytics_daily",
+    "analytics_session_days",
+    "analytics_session_calls",
+    "analytics_session_signals",
+    "analytics_call_latencies",
     "live_events",
     "api_keys",
     "sessions",
