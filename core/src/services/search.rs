@@ -415,6 +415,10 @@ impl Lux {
         Ok(hits)
     }
 
+    /// `limit + 1` hits from `offset`, with snippets. As on SQLite, ranking every match of a
+    /// common word costs seconds at a million texts (`ts_rank` tokenises each matching text
+    /// again), so the newest [`RANKED_WINDOW`] matches are ranked first, found through the GIN
+    /// index without ranking; only when they cannot fill the page are all matches ranked.
     async fn search_postgres(
         &self,
         project: ProjectId,
@@ -422,6 +426,49 @@ impl Lux {
         filter: &SearchFilter,
         limit: u32,
         offset: u32,
+    ) -> Result<Vec<RawHit>> {
+        let mut floor = None;
+        if !parsed.words.is_empty() {
+            let mut sql = Sql::new(DbBackend::Postgres);
+            sql.push("SELECT m.created_at FROM (");
+            for (i, kind) in searched_kinds(filter).iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                let (select, text) = postgres_document(*kind);
+                sql.push(select)
+                    .push(" AND ")
+                    .push(text)
+                    .push(" @@ plainto_tsquery('simple', ")
+                    .bind(parsed.plain())
+                    .push(")");
+            }
+            sql.push(") m ORDER BY m.created_at DESC LIMIT 1 OFFSET ")
+                .bind(RANKED_WINDOW - 1);
+            if let Some(row) = self.db().query_all_raw(sql.statement()).await?.first() {
+                floor = Some(row.try_get::<DateTime<Utc>>("", "created_at")?);
+            }
+        }
+        let hits = self
+            .ranked_postgres(project, parsed, filter, limit, offset, floor)
+            .await?;
+        if floor.is_some() && hits.len() <= limit as usize {
+            return self
+                .ranked_postgres(project, parsed, filter, limit, offset, None)
+                .await;
+        }
+        Ok(hits)
+    }
+
+    /// `limit + 1` hits from `offset`, best first, among the matches created at `floor` or later.
+    async fn ranked_postgres(
+        &self,
+        project: ProjectId,
+        parsed: &ParsedQuery,
+        filter: &SearchFilter,
+        limit: u32,
+        offset: u32,
+        floor: Option<DateTime<Utc>>,
     ) -> Result<Vec<RawHit>> {
         let indexed = !parsed.words.is_empty();
         let mut sql = Sql::new(DbBackend::Postgres);
@@ -450,11 +497,7 @@ impl Lux {
              left(coalesce(st.content, sv.current_understanding, ''), 262144) AS body \
              FROM (SELECT * FROM (",
         );
-        let kinds: Vec<SearchKind> = match filter.kind {
-            Some(kind) => vec![kind],
-            None => vec![SearchKind::Step, SearchKind::Synthesis],
-        };
-        for (i, kind) in kinds.iter().enumerate() {
+        for (i, kind) in searched_kinds(filter).iter().enumerate() {
             if i > 0 {
                 sql.push(" UNION ALL ");
             }
@@ -505,6 +548,9 @@ impl Lux {
                 sql.push(haystack).bind(word.as_str()).push(") > 0");
             }
             push_filters(&mut sql, project, filter, "x.created_at");
+            if let Some(floor) = floor {
+                sql.push(" AND x.created_at >= ").bind(floor);
+            }
         }
         sql.push(") a ORDER BY score DESC, created_at DESC, source_id DESC LIMIT ")
             .bind(i64::from(limit) + 1)
@@ -517,6 +563,31 @@ impl Lux {
         );
         let rows = self.db().query_all_raw(sql.statement()).await?;
         rows.iter().map(|row| raw_hit(row, false)).collect()
+    }
+}
+
+/// The texts a search looks at: the kind asked for, or both.
+fn searched_kinds(filter: &SearchFilter) -> Vec<SearchKind> {
+    match filter.kind {
+        Some(kind) => vec![kind],
+        None => vec![SearchKind::Step, SearchKind::Synthesis],
+    }
+}
+
+/// `SELECT x.created_at FROM <table> x WHERE …` for one kind of text, and the `tsvector`
+/// expression its GIN index is built on (the window query must use the very same expression).
+fn postgres_document(kind: SearchKind) -> (&'static str, &'static str) {
+    match kind {
+        SearchKind::Step => (
+            "SELECT x.created_at FROM steps x WHERE TRUE",
+            "to_tsvector('simple'::regconfig, left(x.content, 262144))",
+        ),
+        SearchKind::Synthesis => (
+            "SELECT x.created_at FROM synthesis_versions x \
+             WHERE x.current_understanding IS NOT NULL",
+            "to_tsvector('simple'::regconfig, \
+             left(coalesce(x.current_understanding, ''), 262144))",
+        ),
     }
 }
 
