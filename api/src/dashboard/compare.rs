@@ -80,47 +80,42 @@ pub(crate) async fn page(
 
 fn comparison_view(comparison: &SessionComparison) -> Markup {
     let (a, b, deltas) = (&comparison.a, &comparison.b, &comparison.deltas);
+    let (fa, fb) = (&a.figures, &b.figures);
+    let tokens = |figures: &lux_core::SessionFigures| figures.tokens.input + figures.tokens.output;
+    let counted = |name, a, b, delta| {
+        (
+            name,
+            format::count(a),
+            format::count(b),
+            format::signed(delta),
+        )
+    };
     let rows: [(&str, String, String, String); 7] = [
-        (
-            "Steps",
-            format::count(a.figures.steps),
-            format::count(b.figures.steps),
-            format::signed(deltas.steps),
-        ),
-        (
+        counted("Steps", fa.steps, fb.steps, deltas.steps),
+        counted(
             "Model calls",
-            format::count(a.figures.model_calls),
-            format::count(b.figures.model_calls),
-            format::signed(deltas.model_calls),
+            fa.model_calls,
+            fb.model_calls,
+            deltas.model_calls,
         ),
-        (
+        counted(
             "Tokens",
-            format::count(a.figures.tokens.input + a.figures.tokens.output),
-            format::count(b.figures.tokens.input + b.figures.tokens.output),
-            format::signed(deltas.tokens.input + deltas.tokens.output),
+            tokens(fa),
+            tokens(fb),
+            deltas.tokens.input + deltas.tokens.output,
         ),
         (
             "Cost",
-            format::cost(a.figures.cost),
-            format::cost(b.figures.cost),
+            format::cost(fa.cost),
+            format::cost(fb.cost),
             format::cost(deltas.cost),
         ),
-        (
-            "Findings",
-            format::count(a.figures.findings),
-            format::count(b.figures.findings),
-            format::signed(deltas.findings),
-        ),
-        (
-            "Alerts",
-            format::count(a.figures.alerts),
-            format::count(b.figures.alerts),
-            format::signed(deltas.alerts),
-        ),
+        counted("Findings", fa.findings, fb.findings, deltas.findings),
+        counted("Alerts", fa.alerts, fb.alerts, deltas.alerts),
         (
             "Final confidence",
-            format::score(a.figures.final_confidence),
-            format::score(b.figures.final_confidence),
+            format::score(fa.final_confidence),
+            format::score(fb.final_confidence),
             deltas
                 .final_confidence
                 .map_or("—".to_owned(), |d| format!("{d:+.2}")),

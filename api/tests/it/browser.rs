@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use lux_core::{DatabaseOptions, Lux, NewStep, SessionRef};
 use serde_json::{Value, json};
 
-use crate::support::{Scratch, Server, free_port, http_get, wait_until_healthy};
+use crate::support::{Scratch, Server, free_port, http_get, serve_on};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -219,16 +219,7 @@ fn group(n: i64) -> String {
 async fn the_dashboard_works_in_a_real_browser() {
     let scratch = Scratch::sqlite();
     let port = free_port();
-    let _server = Server(
-        scratch
-            .lux()
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_healthy(port);
+    let _server = serve_on(&scratch, port, &[]);
     let origin = format!("http://127.0.0.1:{port}");
     let recorder = Recorder::start();
     let (client, _driver, _profile) = browser(recorder.port).await;

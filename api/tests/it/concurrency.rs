@@ -13,7 +13,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use crate::support::{Scratch, Server, free_port, wait_until_healthy};
+use crate::support::{Scratch, free_port, serve_on};
 
 const HTTP_WRITERS: usize = 64;
 const SHARED_SESSIONS: usize = 8;
@@ -28,16 +28,7 @@ async fn writers_over_http_and_mcp_share_one_sqlite_file() {
         .unwrap_or(5);
     let scratch = Scratch::sqlite();
     let port = free_port();
-    let _server = Server(
-        scratch
-            .lux()
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_healthy(port);
+    let _server = serve_on(&scratch, port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

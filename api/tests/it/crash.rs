@@ -4,16 +4,29 @@
 //! never acknowledged must create nothing twice. `LUX_CRASH_TRIALS` sets the number of kills
 //! (default 20, the short form CI runs).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use lux_core::DatabaseOptions;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
-use crate::support::{Scratch, Server, cli_tests, free_port, wait_until_healthy};
+use crate::support::{Scratch, cli_tests, free_port, serve_on};
 
 const STEPS_PER_BATCH: usize = 20;
+
+/// The stored steps of the batch's session, as the API lists them.
+async fn steps_of(http: &reqwest::Client, base: &str, batch: u64) -> Value {
+    http.get(format!(
+        "{base}/api/v1/sessions/{}/steps?limit=1000",
+        session_id(batch)
+    ))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
 
 fn session_id(batch: u64) -> String {
     format!("0192cafe-0000-7000-8000-{batch:012x}")
@@ -62,20 +75,6 @@ async fn send(http: &reqwest::Client, base: &str, number: u64) -> bool {
     stored == (STEPS_PER_BATCH + 1) as u64
 }
 
-fn start(scratch: &Scratch, port: u16) -> Server {
-    let server = Server(
-        scratch
-            .lux()
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_healthy(port);
-    server
-}
-
 /// A small deterministic generator for the kill moments, so a failing run can be repeated.
 fn next_delay(state: &mut u64) -> Duration {
     *state = state
@@ -102,7 +101,7 @@ async fn acknowledged_batches_survive_kill_9(scratch: &Scratch) {
     let mut seed = 0x5eed_u64;
 
     for _ in 0..trials {
-        let mut server = start(scratch, port);
+        let mut server = serve_on(scratch, port, &[]);
         let writer = {
             let (http, base) = (http.clone(), base.clone());
             let first = next_batch;
@@ -128,20 +127,10 @@ async fn acknowledged_batches_survive_kill_9(scratch: &Scratch) {
         next_batch = cut_at + 1;
     }
 
-    let _server = start(scratch, port);
+    let _server = serve_on(scratch, port, &[]);
     // Every acknowledged batch is there, whole and unchanged.
     for &number in &acknowledged {
-        let steps: Value = http
-            .get(format!(
-                "{base}/api/v1/sessions/{}/steps?limit=1000",
-                session_id(number)
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let steps = steps_of(&http, &base, number).await;
         let items = steps["items"]
             .as_array()
             .unwrap_or_else(|| panic!("batch {number}: {steps}"));
@@ -159,17 +148,7 @@ async fn acknowledged_batches_survive_kill_9(scratch: &Scratch) {
     }
     // A batch cut off by a kill was written whole or not at all: one transaction.
     for &number in &unacknowledged {
-        let steps: Value = http
-            .get(format!(
-                "{base}/api/v1/sessions/{}/steps?limit=1000",
-                session_id(number)
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let steps = steps_of(&http, &base, number).await;
         let found = steps["items"].as_array().map_or(0, Vec::len);
         assert!(
             found == 0 || found == STEPS_PER_BATCH,
@@ -181,17 +160,7 @@ async fn acknowledged_batches_survive_kill_9(scratch: &Scratch) {
         assert!(send(&http, &base, number).await, "replay of batch {number}");
     }
     for &number in unacknowledged.iter().chain(acknowledged.iter().take(5)) {
-        let steps: Value = http
-            .get(format!(
-                "{base}/api/v1/sessions/{}/steps?limit=1000",
-                session_id(number)
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let steps = steps_of(&http, &base, number).await;
         assert_eq!(
             steps["items"].as_array().unwrap().len(),
             STEPS_PER_BATCH,

@@ -3,10 +3,9 @@
 //! request gets an answer, the server stays healthy, and its peak memory stays far below what the
 //! flood would take if it were buffered (the figure is printed).
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Scratch, Server, free_port, wait_until_healthy};
+use crate::support::{Scratch, free_port, serve_on};
 
 const REQUESTS: usize = 200;
 const BODY_BYTES: usize = 9 * 1024 * 1024;
@@ -27,22 +26,7 @@ async fn a_flood_of_large_requests_is_shed_with_bounded_memory() {
     lux_core::llm::install_crypto_provider();
     let scratch = Scratch::sqlite();
     let port = free_port();
-    let server = Server(
-        scratch
-            .lux()
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--max-in-flight",
-                "8",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_healthy(port);
+    let server = serve_on(&scratch, port, &["--max-in-flight", "8"]);
     let before = peak_rss_mib(server.0.id());
     // One body shared by every request: a 9 MiB JSON string, under the 10 MiB body limit.
     let mut body =

@@ -1,21 +1,10 @@
 //! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown.
 
-use std::process::Stdio;
-
-use crate::support::{Scratch, Server, cli_tests, free_port, http_get, wait_until_healthy};
+use crate::support::{Scratch, cli_tests, free_port, http_get, serve_on};
 
 async fn serves_health_and_readiness(scratch: &Scratch) {
     let port = free_port();
-    let _server = Server(
-        scratch
-            .lux()
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--demo"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_healthy(port);
+    let _server = serve_on(scratch, port, &["--demo"]);
     let (status, body) = http_get(port, "/healthz").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("\"status\":\"ok\""), "{body}");

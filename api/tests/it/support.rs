@@ -100,6 +100,22 @@ impl Drop for Server {
     }
 }
 
+/// `lux serve` on `127.0.0.1:port` with `args` (e.g. `--demo`), once it answers `/healthz`.
+pub(crate) fn serve_on(scratch: &Scratch, port: u16, args: &[&str]) -> Server {
+    let server = Server(
+        scratch
+            .lux()
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start lux serve"),
+    );
+    wait_until_healthy(port);
+    server
+}
+
 pub(crate) fn wait_until_healthy(port: u16) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
