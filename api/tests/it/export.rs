@@ -2,49 +2,13 @@
 //! has its content type and parses, bad datasets and formats are 400s naming the allowed values,
 //! an import answers per line, and keys never reach another project's records.
 
+use crate::support::{AppServer as Server, serve_app as serve};
 use std::collections::BTreeMap;
 
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
 use lux_core::demo::DemoOptions;
 use lux_core::services::api_keys::Scope;
 use lux_core::*;
 use serde_json::Value;
-
-/// The real app on `127.0.0.1:<free port>`, stopped when dropped.
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(lux: &Lux) -> Server {
-    lux_core::llm::install_crypto_provider();
-    let acceptor = {
-        use poem::listener::{Listener, TcpListener};
-        TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap()
-    };
-    let port = {
-        use poem::listener::Acceptor;
-        acceptor.local_addr()[0].as_socket_addr().unwrap().port()
-    };
-    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
-    let task = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
-    Server {
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        task,
-    }
-}
 
 struct Download {
     status: u16,

@@ -2,10 +2,9 @@
 //! hostile components lux-plugins builds: install, enable, findings on new steps and in analytics,
 //! runs on history, a miner's stored patterns, and a hostile plugin that cannot stop the server.
 
+use crate::support::{AppServer as Server, serve_app as serve};
 use std::time::{Duration, Instant};
 
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
 use lux_core::demo::DemoOptions;
 use lux_core::*;
 use lux_plugins::testing::example_wasm;
@@ -64,59 +63,7 @@ async fn uploads_may_weigh_up_to_the_plugin_limit(lux: &Lux) {
     );
 }
 
-/// The real app on `127.0.0.1:<free port>`, stopped when dropped.
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(lux: &Lux) -> Server {
-    lux_core::llm::install_crypto_provider();
-    let acceptor = {
-        use poem::listener::{Listener, TcpListener};
-        TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap()
-    };
-    let port = {
-        use poem::listener::Acceptor;
-        acceptor.local_addr()[0].as_socket_addr().unwrap().port()
-    };
-    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
-    let task = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
-    Server {
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        task,
-    }
-}
-
 impl Server {
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status >= 400 {
-            assert!(value["code"].is_string(), "error shape: {text}");
-            assert!(status < 500, "never a 500: {text}");
-        }
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.client.get(format!("{}{path}", self.base)))
-            .await
-    }
-
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
             .await

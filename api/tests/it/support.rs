@@ -1,6 +1,8 @@
 //! Running the built `lux` binary against a scratch database.
 
 use std::io::{Read, Write};
+
+use serde_json::Value;
 use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -78,6 +80,59 @@ impl Scratch {
                 .await
                 .ok();
         }
+    }
+}
+
+/// The real app, in this process, on `127.0.0.1:<free port>`; stopped when dropped.
+pub(crate) struct AppServer {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl AppServer {
+    /// Sends the request; an error answer must have the error shape and never be a 5xx.
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(value["code"].is_string(), "error shape: {text}");
+            assert!(status < 500, "never a 500: {text}");
+        }
+        (status, value)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+/// Serves `app` for `lux` (keyless, as on a fresh loopback server) over a real socket.
+pub(crate) async fn serve_app(lux: &lux_core::Lux) -> AppServer {
+    use lux_api::rest::AuthPolicy;
+    use lux_api::server::{AppState, app};
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    lux_core::llm::install_crypto_provider();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
+    let task = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
+    AppServer {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        task,
     }
 }
 
