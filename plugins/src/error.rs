@@ -39,6 +39,15 @@ pub enum PluginError {
     Timeout { limit: Duration },
     #[error("the plugin tried to use more than its memory limit of {limit_bytes} bytes")]
     MemoryLimit { limit_bytes: usize },
+    /// Tables live in host memory too, so they have their own caps.
+    #[error(
+        "the plugin tried to use more than its table limits ({max_tables} tables of at most \
+         {max_elements} entries)"
+    )]
+    TableLimit {
+        max_tables: usize,
+        max_elements: usize,
+    },
     #[error("the plugin crashed (trap): {message}")]
     Trap { message: String },
     #[error("the plugin returned more than its output limit of {limit_bytes} bytes")]
@@ -58,6 +67,7 @@ impl PluginError {
         match self {
             PluginError::Timeout { .. } => "timeout",
             PluginError::MemoryLimit { .. } => "memory_limit",
+            PluginError::TableLimit { .. } => "table_limit",
             PluginError::Trap { .. } => "trap",
             PluginError::OutputTooLarge { .. } => "output_too_large",
             PluginError::InvalidOutput { .. } => "invalid_output",

@@ -16,7 +16,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::abi::{Metadata, MetadataResults};
 use crate::error::{LoadError, PluginError};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{MAX_TABLE_ELEMENTS, MAX_TABLES, Sandbox};
 use crate::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 
 /// wasmtime's message when a call's hostcall fuel (our output cap) runs out; its error type is
@@ -534,6 +534,14 @@ impl Loaded {
         if store.data().limiter.memory_denied {
             return PluginError::MemoryLimit {
                 limit_bytes: limits.memory_bytes,
+            };
+        }
+        // More tables than allowed is refused at instantiation, before any limiter callback.
+        let too_many_tables = format!("{error:#}").contains("table count too high");
+        if store.data().limiter.table_denied || too_many_tables {
+            return PluginError::TableLimit {
+                max_tables: MAX_TABLES,
+                max_elements: MAX_TABLE_ELEMENTS,
             };
         }
         if let Some(trap) = error.downcast_ref::<Trap>() {

@@ -13,9 +13,9 @@ use crate::error::{LoadError, PluginError};
 use crate::host::PluginMetadata;
 
 /// Longest error message kept from a plugin's `err(...)`.
-const MAX_ERROR_MESSAGE: usize = 2048;
+pub(crate) const MAX_ERROR_MESSAGE: usize = 2048;
 /// Longest plugin name: `plugin.` plus the name must fit core's 64-byte detector identifiers.
-const MAX_PLUGIN_NAME: usize = 57;
+pub(crate) const MAX_PLUGIN_NAME: usize = 57;
 
 /// A guest's `err(message)`, shortened.
 fn guest_error(mut message: String) -> PluginError {
@@ -38,7 +38,8 @@ pub(crate) fn findings(
     let mut detections = Vec::with_capacity(found.len());
     for (index, raw) in found.into_iter().enumerate() {
         let at = |what: String| PluginError::invalid(format!("finding {index}: {what}"));
-        lux_core::identifier("bias_type", &raw.bias_type).map_err(|_| {
+        // The identifier as core parses it (trimmed), so what is stored is what was checked.
+        let bias_type = lux_core::identifier("bias_type", &raw.bias_type).map_err(|_| {
             at(format!(
                 "bias-type {:?} is not a lowercase identifier",
                 raw.bias_type
@@ -55,7 +56,7 @@ pub(crate) fn findings(
             Some(span) => Some(checked_span(content, span).map_err(at)?),
         };
         detections.push(Detection {
-            bias_type: raw.bias_type,
+            bias_type,
             severity: severity(raw.severity),
             confidence: raw.confidence,
             explanation: raw.explanation,
@@ -100,7 +101,7 @@ pub(crate) fn patterns(
     let mut patterns = Vec::with_capacity(found.len());
     for (index, raw) in found.into_iter().enumerate() {
         let at = |what: String| PluginError::invalid(format!("pattern {index}: {what}"));
-        lux_core::identifier("kind", &raw.kind)
+        let kind = lux_core::identifier("kind", &raw.kind)
             .map_err(|_| at(format!("kind {:?} is not a lowercase identifier", raw.kind)))?;
         if raw.title.trim().is_empty() {
             return Err(at("title is empty".into()));
@@ -132,7 +133,7 @@ pub(crate) fn patterns(
                 .map_err(|error| at(format!("data is not JSON: {error}")))?
         };
         patterns.push(MinedPattern {
-            kind: raw.kind,
+            kind,
             title: raw.title,
             support: raw.support,
             score: raw.score,

@@ -69,7 +69,8 @@ pub struct RunSummary {
 pub fn outcome_of(error: &PluginError) -> RunOutcome {
     match error {
         PluginError::Timeout { .. } => RunOutcome::Timeout,
-        PluginError::MemoryLimit { .. } => RunOutcome::Memory,
+        // A table is host memory the guest asked for: the same outcome as linear memory.
+        PluginError::MemoryLimit { .. } | PluginError::TableLimit { .. } => RunOutcome::Memory,
         PluginError::Trap { .. } => RunOutcome::Trap,
         PluginError::OutputTooLarge { .. } => RunOutcome::OutputTooLarge,
         PluginError::InvalidOutput { .. } => RunOutcome::InvalidOutput,

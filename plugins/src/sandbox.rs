@@ -75,11 +75,17 @@ impl WasiView for Sandbox {
     }
 }
 
-/// [`StoreLimits`] plus a flag, because a refused `memory.grow` surfaces as an untyped error and the
-/// host must still report it as [`crate::PluginError::MemoryLimit`].
+/// Most tables an instance may hold, and most entries per table.
+pub(crate) const MAX_TABLES: usize = 64;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// [`StoreLimits`] plus flags, because a refused `memory.grow` or `table.grow` surfaces as an
+/// untyped error and the host must still report it as [`crate::PluginError::MemoryLimit`] or
+/// [`crate::PluginError::TableLimit`].
 pub(crate) struct Limiter {
     inner: StoreLimits,
     pub(crate) memory_denied: bool,
+    pub(crate) table_denied: bool,
 }
 
 impl Limiter {
@@ -87,13 +93,14 @@ impl Limiter {
         Limiter {
             inner: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
-                .table_elements(100_000)
+                .table_elements(MAX_TABLE_ELEMENTS)
                 .instances(64)
-                .tables(64)
+                .tables(MAX_TABLES)
                 .memories(8)
                 .trap_on_grow_failure(true)
                 .build(),
             memory_denied: false,
+            table_denied: false,
         }
     }
 }
@@ -123,10 +130,15 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
+        let answer = self.inner.table_growing(current, desired, maximum);
+        if !matches!(answer, Ok(true)) {
+            self.table_denied = true;
+        }
+        answer
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_denied = true;
         self.inner.table_grow_failed(error)
     }
 

@@ -1,13 +1,16 @@
 //! Test support shared with other crates' tests (feature `testing`): builds the example and
 //! hostile components in `plugins/examples` once per process, so lux-api's tests install the same
 //! components lux-plugins' own tests load, and builds the Python examples in
-//! `plugins/examples-python` with a componentize-py it installs itself.
+//! `plugins/examples-python` with a componentize-py it installs itself. [`fuzz`] holds the fuzz
+//! entry point over plugin output.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
+
+pub mod fuzz;
 
 /// The componentize-py release the Python examples are built and tested with (from PyPI).
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";

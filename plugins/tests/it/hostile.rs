@@ -163,3 +163,164 @@ async fn bytes_that_are_not_a_component_are_refused() {
         }
     }
 }
+
+/// What the `hostile-wasi` probe `what` reported: `Ok(seen)` if the capability answered,
+/// `Err(error)` if it was denied.
+fn probe<'a>(explanations: &'a [String], what: &str) -> Result<&'a str, &'a str> {
+    let line = explanations
+        .iter()
+        .find_map(|line| line.strip_prefix(&format!("{what}: ")))
+        .unwrap_or_else(|| panic!("no {what} probe in {explanations:#?}"));
+    match line.strip_prefix("ok ") {
+        Some(seen) => Ok(seen),
+        None => Err(line.strip_prefix("denied ").unwrap_or(line)),
+    }
+}
+
+#[tokio::test]
+async fn wasi_escape_attempts_see_and_touch_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("escaped.txt");
+    let detector = WasmDetector::load(&host(), &wasm("hostile-wasi"))
+        .await
+        .expect("hostile-wasi loads")
+        .with_config(&serde_json::json!({ "port": port, "write_to": target }));
+
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let found = detector
+            .run(&step("probe"))
+            .await
+            .expect("denials are answers inside the guest, not failures of the host");
+        runs.push(found.into_iter().map(|d| d.explanation).collect::<Vec<_>>());
+    }
+    let seen = &runs[0];
+
+    assert!(probe(seen, "passwd").is_err(), "{seen:#?}");
+    for listing in ["listing", "root-listing"] {
+        match probe(seen, listing) {
+            Err(_) | Ok("") => {}
+            Ok(entries) => panic!("{listing} saw {entries:?}"),
+        }
+    }
+    assert_eq!(probe(seen, "env"), Ok("0 vars []"));
+    assert_eq!(
+        probe(seen, "clock"),
+        Ok("0 s"),
+        "the clock is frozen at 1970"
+    );
+    assert!(probe(seen, "tcp").is_err(), "{seen:#?}");
+    assert!(probe(seen, "write").is_err(), "{seen:#?}");
+
+    // Nothing of this process leaked into the answer: no file content, no environment value.
+    let everything = seen.join("\n");
+    assert!(!everything.contains("root:"), "{everything}");
+    let secrets: Vec<String> = std::env::vars()
+        .map(|(_, value)| value)
+        .filter(|value| value.len() >= 6)
+        .collect();
+    assert!(
+        !secrets.is_empty(),
+        "the test process has environment values"
+    );
+    for secret in &secrets {
+        assert!(!everything.contains(secret.as_str()), "leaked {secret:?}");
+    }
+    // Nothing reached the outside: no connection, no file.
+    match listener.accept() {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a connection reached the test's listener: {other:?}"),
+    }
+    assert!(!target.exists(), "the plugin created {}", target.display());
+    // Randomness is a fixed stream: the same "random" seed on every call.
+    assert_eq!(probe(&runs[0], "random"), probe(&runs[1], "random"));
+    assert!(probe(seen, "random").is_ok());
+    good_plugin_still_works().await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_is_a_stack_overflow_trap() {
+    let (error, elapsed) = run_hostile("hostile-recursion", serde_json::json!({}), "deep").await;
+    match &error {
+        PluginError::Trap { message } => {
+            assert!(message.contains("call stack exhausted"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(
+        elapsed < host().limits().call_timeout + SLACK,
+        "{elapsed:?}"
+    );
+    good_plugin_still_works().await;
+}
+
+/// A bias-detector component written by hand, whose core module starts with `table` and runs
+/// `metadata_body` in `metadata()`; it returns valid metadata if it gets that far. Rust cannot
+/// declare or grow a wasm table, so these guests are WAT.
+fn table_component(table: &str, metadata_body: &str) -> Vec<u8> {
+    let text = format!(
+        r#"(component
+  (core module $guest
+    {table}
+    (memory (export "memory") 1)
+    ;; plugin-metadata: (pointer, length) of name, version, description, config-schema
+    (data (i32.const 0) "\40\00\00\00\0d\00\00\00\50\00\00\00\05\00\00\00\58\00\00\00\0d\00\00\00\68\00\00\00\02\00\00\00")
+    (data (i32.const 64) "hostile-table")
+    (data (i32.const 80) "0.1.0")
+    (data (i32.const 88) "grows a table")
+    (data (i32.const 104) "{{}}")
+    (func (export "metadata") (result i32) {metadata_body} (i32.const 0))
+    (func (export "detect"))
+  )
+  (core instance $instance (instantiate $guest))
+  (type $metadata-record (record
+    (field "name" string) (field "version" string)
+    (field "description" string) (field "config-schema" string)))
+  (func $metadata (result $metadata-record)
+    (canon lift (core func $instance "metadata") (memory (core memory $instance "memory"))))
+  (func $detect (canon lift (core func $instance "detect")))
+  (instance $detector
+    (export "plugin-metadata" (type $metadata-record))
+    (export "metadata" (func $metadata))
+    (export "detect" (func $detect)))
+  (export "lux:plugins/detector@0.1.0" (instance $detector))
+)"#
+    );
+    wat::parse_str(&text).unwrap_or_else(|error| panic!("{error}\n{text}"))
+}
+
+#[tokio::test]
+async fn huge_tables_are_refused_not_allocated() {
+    // 100 million funcref slots would be 800 MB of host memory: declared up front, grown at run
+    // time, or spread over more tables than allowed.
+    let many_tables = "(table 1 funcref)\n".repeat(65);
+    let guests = [
+        ("declared", table_component("(table 100000000 funcref)", "")),
+        (
+            "grown",
+            table_component(
+                "(table $grown 1 funcref)",
+                "(drop (table.grow $grown (ref.null func) (i32.const 100000000)))",
+            ),
+        ),
+        ("many", table_component(&many_tables, "")),
+    ];
+    for (how, component) in guests {
+        let started = Instant::now();
+        let refused = host().load(&component).await;
+        let elapsed = started.elapsed();
+        // Refused inside the first call (metadata()) as the table limit it hit.
+        match refused {
+            Err(LoadError::Metadata(PluginError::TableLimit { max_tables: 64, .. })) => {}
+            other => panic!("{how}: expected a table refusal at load, got {other:?}"),
+        }
+        assert!(
+            elapsed < host().limits().call_timeout + SLACK,
+            "{how}: {elapsed:?}"
+        );
+    }
+    good_plugin_still_works().await;
+}

@@ -2,10 +2,9 @@
 
 mod cache;
 mod detector;
+mod fuzz_seeds;
 mod hostile;
 mod miner;
 mod support;
-// The same builders other crates reach through the `testing` feature.
-#[path = "../../src/testing.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod testing;
+// The same builders other crates reach (the `testing` feature, on for this crate's tests).
+use lux_plugins::testing;
