@@ -98,7 +98,7 @@ macro_rules! storage_tests {
 /// committed seeds (`core/tests/it/fuzz_seeds.rs`), so a crash found once stays a regression test.
 pub mod fuzz {
     use crate::domain::ExportRecord;
-    use crate::services::import::split_records;
+    use crate::services::import::{RecordSplitter, split_records};
     use crate::synthesis::{SynthesisUpdate, parse_update};
 
     /// Parsing an LLM answer never panics; an update it accepts passes validation and reads back
@@ -115,15 +115,40 @@ pub mod fuzz {
         }
     }
 
-    /// Cutting an import file into records never panics; every record is a slice of the file on
-    /// a line that exists, and decoding a record never panics either.
-    pub fn import_reader(text: &str) {
-        if let Ok(records) = split_records(text) {
-            let lines = text.split('\n').count() as u64;
-            for (line, record) in records {
-                assert!((1..=lines).contains(&line), "line {line} of {lines}");
-                assert!(text.contains(record));
-                let _ = serde_json::from_str::<ExportRecord>(record);
+    /// Cutting an import file into records never panics and does not depend on how the bytes
+    /// arrive; every record is a piece of the file on a line that exists, and decoding a record
+    /// never panics either.
+    pub fn import_reader(bytes: &[u8]) {
+        let whole = split_records(bytes);
+        // The same file fed in pieces of a size the input chooses.
+        let piece = usize::from(bytes.first().copied().unwrap_or(1)).max(1);
+        let mut splitter = RecordSplitter::new();
+        let mut pieces = Vec::new();
+        let fed = bytes
+            .chunks(piece)
+            .try_for_each(|chunk| splitter.feed(chunk, &mut pieces))
+            .and_then(|()| splitter.finish(&mut pieces));
+        match (&whole, fed) {
+            (Ok(records), Ok(())) => assert_eq!(records, &pieces, "pieces of {piece} bytes"),
+            (Err(_), Err(_)) => {}
+            (whole, fed) => panic!("whole: {whole:?}, in pieces of {piece}: {fed:?}"),
+        }
+        let Ok(records) = whole else { return };
+        let lines = bytes.split(|byte| *byte == b'\n').count() as u64;
+        for record in records {
+            assert!(
+                (1..=lines).contains(&record.line),
+                "line {} of {lines}",
+                record.line
+            );
+            if let Ok(text) = record.text {
+                assert!(
+                    bytes
+                        .windows(text.len().max(1))
+                        .any(|window| text.is_empty() || window == text.as_bytes()),
+                    "{text:?} is not in the file"
+                );
+                let _ = serde_json::from_str::<ExportRecord>(&text);
             }
         }
     }

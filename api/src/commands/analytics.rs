@@ -84,6 +84,7 @@ pub(crate) enum CostBy {
     Tool,
     User,
     Session,
+    Project,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,6 +213,7 @@ async fn report(lux: &Lux, project: ProjectId, command: AnalyticsCommand) -> any
                 CostBy::Tool => CostGroup::Tool,
                 CostBy::User => CostGroup::User,
                 CostBy::Session => CostGroup::Session,
+                CostBy::Project => CostGroup::Project,
             };
             let costs = lux
                 .analytics_costs(project, &report.filter(now)?, group_by, Some(limit))

@@ -7,16 +7,31 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lux_core::services::export::ExportEncoder;
-use lux_core::{ExportDataset, ExportFilter, ExportFormat, SessionFilter, SessionId};
+use lux_core::services::export::{ExportCursor, ExportEncoder, TableRow};
+use lux_core::{
+    AnalyticsFilter, ExportFilter, ExportFormat, ExportTarget, SessionFilter, SessionId,
+};
 
 use crate::config::GlobalArgs;
+
+/// Where the rows come from: a cursor over stored records, or a report read whole.
+enum Source {
+    Records(Box<ExportCursor>),
+    Table(Option<Vec<TableRow>>),
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
     /// all, sessions, steps, model_calls, synthesis_versions, insights, action_items, findings or
     /// monitor_events. `all` (JSON or JSONL) is the full-fidelity form `lux import` takes back.
+    /// Or an analytics report as a table: analytics_overview, analytics_costs, analytics_models,
+    /// analytics_bias_rates, analytics_monitor, analytics_recommendations (--since/--until then
+    /// bound each record's own time, as in `lux analytics`).
     dataset: String,
+    /// How an analytics table is grouped: costs by model|day|tool|user|session|project, bias
+    /// rates by bias_type|severity|model|tool|detector|day, monitor by kind|day.
+    #[arg(long)]
+    group_by: Option<String>,
     /// csv, json or jsonl.
     #[arg(long, default_value = "jsonl")]
     format: String,
@@ -45,29 +60,59 @@ pub(crate) struct ExportArgs {
 }
 
 pub(crate) async fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
-    let dataset: ExportDataset = args.dataset.parse()?;
     let format: ExportFormat = args.format.parse()?;
-    let filter = ExportFilter {
-        sessions: SessionFilter {
-            status: args.status.as_deref().map(str::parse).transpose()?,
-            tool: args.tool,
-            model: args.model,
-            user_id: args.user,
-            tag: args.tag,
-            external_id: None,
-            since: args.since,
-            until: args.until,
-        },
-        session: args
-            .session
-            .as_deref()
-            .map(str::parse::<SessionId>)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--session: {e}"))?,
-    };
-    let mut encoder = ExportEncoder::new(dataset, format)?;
+    let target: ExportTarget = args.dataset.parse()?;
     let lux = global.open().await?;
-    let mut cursor = lux.export(lux.default_project(), dataset, filter)?;
+    let project = lux.default_project();
+    let (mut encoder, mut source) = match target {
+        ExportTarget::Records(dataset) => {
+            if args.group_by.is_some() {
+                anyhow::bail!("--group-by applies to analytics tables only, not to {dataset}");
+            }
+            let filter = ExportFilter {
+                sessions: SessionFilter {
+                    status: args.status.as_deref().map(str::parse).transpose()?,
+                    tool: args.tool,
+                    model: args.model,
+                    user_id: args.user,
+                    tag: args.tag,
+                    external_id: None,
+                    since: args.since,
+                    until: args.until,
+                },
+                session: args
+                    .session
+                    .as_deref()
+                    .map(str::parse::<SessionId>)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--session: {e}"))?,
+            };
+            let encoder = ExportEncoder::new(dataset, format)?;
+            (
+                encoder,
+                Source::Records(Box::new(lux.export(project, dataset, filter)?)),
+            )
+        }
+        ExportTarget::Analytics(table) => {
+            if args.session.is_some() || args.status.is_some() || args.tag.is_some() {
+                anyhow::bail!("--session, --status and --tag filter sessions; {table} is a report");
+            }
+            let filter = AnalyticsFilter {
+                since: args.since,
+                until: args.until,
+                tool: args.tool,
+                model: args.model,
+                user_id: args.user,
+            };
+            let rows = lux
+                .analytics_table(project, table, &filter, args.group_by.as_deref())
+                .await?;
+            (
+                ExportEncoder::for_table(table, format),
+                Source::Table(Some(rows)),
+            )
+        }
+    };
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
@@ -79,7 +124,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos} records {per_sec} {elapsed}")
+            ProgressStyle::with_template("{spinner} {pos} rows {per_sec} {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar
@@ -88,9 +133,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result
     };
     let written = async {
         out.write_all(&encoder.start())?;
-        while let Some(chunk) = cursor.next_chunk().await? {
-            out.write_all(&encoder.encode(&chunk)?)?;
-            progress.inc(chunk.len() as u64);
+        match &mut source {
+            Source::Records(cursor) => {
+                while let Some(chunk) = cursor.next_chunk().await? {
+                    out.write_all(&encoder.encode(&chunk)?)?;
+                    progress.inc(chunk.len() as u64);
+                }
+            }
+            Source::Table(rows) => {
+                let rows = rows.take().unwrap_or_default();
+                out.write_all(&encoder.encode_rows(&rows)?)?;
+                progress.inc(rows.len() as u64);
+            }
         }
         out.write_all(&encoder.finish())?;
         out.flush()?;
@@ -109,7 +163,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result
     progress.finish_and_clear();
     if let Some(path) = &args.output {
         eprintln!(
-            "exported {} records to {}",
+            "exported {} rows to {}",
             progress.position(),
             path.display()
         );

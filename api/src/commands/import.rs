@@ -1,13 +1,13 @@
 //! `lux import FILE`: a Lux JSON or JSONL export into the default project, idempotently, with
 //! every line that was not applied reported on stderr.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lux_core::ImportReport;
-use lux_core::services::import::{IMPORT_CHUNK_RECORDS, split_records};
+use tokio::io::{AsyncRead, BufReader};
 
 use crate::config::GlobalArgs;
 
@@ -31,34 +31,41 @@ pub(crate) async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result
         return print_report(&report, "record");
     }
     let file = args.file.unwrap_or_default();
-    let mut bytes = Vec::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes)?;
-    } else {
-        bytes = std::fs::read(&file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text: {e}", file.display()))?;
-    let lines = split_records(text)?;
     let lux = global.open().await?;
-    let mut importer = lux.importer(lux.default_project());
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(lines.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
+    let (reader, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) =
+        if file.as_os_str() == "-" {
+            (Box::new(tokio::io::stdin()), None)
+        } else {
+            let opened = tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let size = opened.metadata().await.ok().map(|meta| meta.len());
+            (Box::new(opened), size)
+        };
+    let progress = if !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
+    } else if let Some(size) = size {
+        ProgressBar::new(size).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} {bytes_per_sec} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} {msg} {bytes_per_sec} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        )
     };
-    for chunk in lines.chunks(IMPORT_CHUNK_RECORDS) {
-        importer.import_lines(chunk).await?;
-        progress.inc(chunk.len() as u64);
-    }
+    let report = lux
+        .import_stream(lux.default_project(), BufReader::new(reader), |seen| {
+            progress.set_position(seen.bytes);
+            progress.set_message(format!("{} records", seen.records));
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     progress.finish_and_clear();
-    print_report(&importer.finish(), "line")
+    print_report(&report, "line")
 }
 
 /// The report: failed records on stderr, counts on stdout; an error when anything failed.

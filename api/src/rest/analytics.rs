@@ -109,6 +109,8 @@ pub(crate) enum CostGroupDto {
     Tool,
     User,
     Session,
+    /// The caller's project (keys are scoped to one): one row, the total.
+    Project,
 }
 
 impl From<CostGroupDto> for CostGroup {
@@ -119,6 +121,7 @@ impl From<CostGroupDto> for CostGroup {
             CostGroupDto::Tool => CostGroup::Tool,
             CostGroupDto::User => CostGroup::User,
             CostGroupDto::Session => CostGroup::Session,
+            CostGroupDto::Project => CostGroup::Project,
         }
     }
 }
@@ -131,6 +134,7 @@ impl From<CostGroup> for CostGroupDto {
             CostGroup::Tool => CostGroupDto::Tool,
             CostGroup::User => CostGroupDto::User,
             CostGroup::Session => CostGroupDto::Session,
+            CostGroup::Project => CostGroupDto::Project,
         }
     }
 }

@@ -85,10 +85,10 @@ impl ApiResponse for Download {
 pub(crate) enum ImportBody {
     /// A JSON export: one array of records.
     #[oai(content_type = "application/json")]
-    Json(Binary<Vec<u8>>),
+    Json(Binary<Body>),
     /// A JSONL export: one record per line.
     #[oai(content_type = "application/x-ndjson")]
-    Jsonl(Binary<Vec<u8>>),
+    Jsonl(Binary<Body>),
 }
 
 /// What an import did with one kind of record.
@@ -209,6 +209,13 @@ impl ExportApi {
     /// `insights`, `action_items`, `findings`, `monitor_events`. The filters select sessions as the
     /// session list does (`since`/`until` bound the session's creation time); records are ordered
     /// by id.
+    ///
+    /// The analytics reports export as flat tables with every group: `analytics_overview` (one
+    /// row per day), `analytics_costs`, `analytics_models`, `analytics_bias_rates`,
+    /// `analytics_monitor`, `analytics_recommendations`; money in integer nano-USD. For these,
+    /// `since`/`until`, `tool`, `model` and `user_id` filter as on `/analytics` (each record by
+    /// its own time), `group_by` groups costs, bias rates and monitor alerts as there, and the
+    /// session-only filters (`session_id`, `status`, `tag`, `external_id`) are refused.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/export/:dataset",
@@ -219,7 +226,9 @@ impl ExportApi {
         &self,
         auth: Auth,
         /// `all`, `sessions`, `steps`, `model_calls`, `synthesis_versions`, `insights`,
-        /// `action_items`, `findings` or `monitor_events`.
+        /// `action_items`, `findings`, `monitor_events`, or an analytics table:
+        /// `analytics_overview`, `analytics_costs`, `analytics_models`, `analytics_bias_rates`,
+        /// `analytics_monitor`, `analytics_recommendations`.
         dataset: Path<String>,
         /// `csv`, `json` (default) or `jsonl`.
         format: Query<Option<String>>,
@@ -237,10 +246,58 @@ impl ExportApi {
         since: Query<Option<DateTime<Utc>>>,
         /// Sessions created before (RFC 3339).
         until: Query<Option<DateTime<Utc>>>,
+        /// Analytics tables only: `analytics_costs` by `model` (default), `day`, `tool`, `user`,
+        /// `session` or `project`; `analytics_bias_rates` by `bias_type` (default), `severity`,
+        /// `model`, `tool`, `detector` or `day`; `analytics_monitor` by `kind` (default) or `day`.
+        group_by: Query<Option<String>>,
     ) -> ApiResult<Download> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
-        let dataset: ExportDataset = dataset.0.parse()?;
         let format: ExportFormat = format.0.as_deref().unwrap_or("json").parse()?;
+        let dataset = match dataset.0.parse()? {
+            ExportTarget::Records(dataset) => dataset,
+            ExportTarget::Analytics(table) => {
+                let session_only = [
+                    ("session_id", session_id.0.is_some()),
+                    ("status", status.0.is_some()),
+                    ("tag", tag.0.is_some()),
+                    ("external_id", external_id.0.is_some()),
+                ];
+                if let Some((name, _)) = session_only.iter().find(|(_, given)| *given) {
+                    return Err(Error::invalid(
+                        *name,
+                        format!("does not apply to {table}: it filters sessions, not a report"),
+                    )
+                    .into());
+                }
+                let filter = AnalyticsFilter {
+                    since: since.0,
+                    until: until.0,
+                    tool: tool.0,
+                    model: model.0,
+                    user_id: user_id.0,
+                };
+                let rows = self
+                    .lux
+                    .analytics_table(caller.project, table, &filter, group_by.0.as_deref())
+                    .await?;
+                let mut encoder = ExportEncoder::for_table(table, format);
+                let mut bytes = encoder.start();
+                bytes.extend(encoder.encode_rows(&rows)?);
+                bytes.extend(encoder.finish());
+                return Ok(Download {
+                    body: Body::from(bytes),
+                    content_type: format.content_type(),
+                    filename: format!("lux-{table}.{format}"),
+                });
+            }
+        };
+        if group_by.0.is_some() {
+            return Err(Error::invalid(
+                "group_by",
+                format!("applies to analytics tables only, not to {dataset}"),
+            )
+            .into());
+        }
         let filter = ExportFilter {
             sessions: SessionFilter {
                 status: status.0.as_deref().map(str::parse).transpose()?,
@@ -270,17 +327,30 @@ impl ExportApi {
     /// ids, numbers and timestamps; no detectors run. Each record is applied whole or not at all;
     /// a record already stored with the same values counts as already present, so importing a
     /// file twice changes nothing. Bad lines are listed with their line number; a body that is not
-    /// JSON text at all is a 400.
+    /// a JSON array or JSONL at all is a 400. A body cut short after some records applies those
+    /// and lists the cut as a bad line.
     #[oai(path = "/import", method = "post", operation_id = "importRecords")]
     async fn import(&self, auth: Auth, body: ImportBody) -> ApiResult<Json<ImportReportDto>> {
-        let caller = self
-            .policy
-            .authorize(&self.lux, &auth, Scope::Ingest)
-            .await?;
-        let bytes = match body {
-            ImportBody::Json(bytes) | ImportBody::Jsonl(bytes) => bytes.0,
+        let body = match body {
+            ImportBody::Json(body) | ImportBody::Jsonl(body) => body.0,
         };
-        let report = self.lux.import_bytes(caller.project, &bytes).await?;
+        let caller = match self.policy.authorize(&self.lux, &auth, Scope::Ingest).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                // Read the refused body to its end (the body limit bounds it): answering while
+                // the client is still sending would reach it as a reset, not as this error.
+                let mut rest = body.into_async_read();
+                tokio::io::copy(&mut rest, &mut tokio::io::sink())
+                    .await
+                    .ok();
+                return Err(error);
+            }
+        };
+        // Read as it arrives: one chunk of records in memory at a time.
+        let report = self
+            .lux
+            .import_stream(caller.project, body.into_async_read(), |_| {})
+            .await?;
         Ok(Json(report.into()))
     }
 }

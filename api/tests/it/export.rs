@@ -163,6 +163,247 @@ async fn each_format_streams_with_its_content_type(lux: &Lux) {
     }
 }
 
+/// A JSON value as the CSV export writes it.
+fn csv_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Every analytics table in every format and grouping holds what its report holds, in columns
+/// named by the CSV header and the JSON keys alike.
+async fn analytics_tables_export_the_reports(lux: &Lux) {
+    let project = lux.default_project();
+    demo(lux, project, 12).await;
+    let server = serve(lux).await;
+    let all = AnalyticsFilter::default();
+    for table in AnalyticsTable::ALL {
+        let groupings: Vec<Option<&str>> = if table.groupings().is_empty() {
+            vec![None]
+        } else {
+            table.groupings().iter().copied().map(Some).collect()
+        };
+        for group in groupings {
+            let query = group.map(|g| format!("&group_by={g}")).unwrap_or_default();
+            let path = |format: &str| format!("/api/v1/export/{table}?format={format}{query}");
+            let json = server.download(&path("json"), None).await;
+            assert_eq!(json.status, 200, "{table} {group:?}");
+            assert_eq!(
+                json.disposition,
+                format!("attachment; filename=\"lux-{table}.json\"")
+            );
+            let rows: Vec<Value> = serde_json::from_slice(&json.body).unwrap();
+            for row in &rows {
+                let keys: Vec<&str> = row
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                let mut columns = table.columns().to_vec();
+                let mut sorted = keys.clone();
+                sorted.sort_unstable();
+                columns.sort_unstable();
+                assert_eq!(sorted, columns, "{table}");
+            }
+
+            // The figures are the report's.
+            let expected: Vec<Vec<Value>> = match table {
+                AnalyticsTable::Overview => {
+                    let overview = lux.analytics_overview(project, &all).await.unwrap();
+                    overview
+                        .series
+                        .iter()
+                        .map(|d| {
+                            vec![
+                                d.day.to_string().into(),
+                                d.counts.steps.into(),
+                                d.counts.cost.0.into(),
+                                d.counts.alerts.into(),
+                            ]
+                        })
+                        .collect()
+                }
+                AnalyticsTable::Costs => {
+                    let group: CostGroup =
+                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let report = lux
+                        .analytics_costs(project, &all, group, Some(1000))
+                        .await
+                        .unwrap();
+                    report
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.key.clone().into(),
+                                r.model_calls.into(),
+                                r.cost.0.into(),
+                                r.tokens.reasoning.into(),
+                            ]
+                        })
+                        .collect()
+                }
+                AnalyticsTable::Models => lux
+                    .analytics_models(project, &all)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.model.clone().into(),
+                            m.model_calls.into(),
+                            m.latency_ms.p95.into(),
+                            m.cost.0.into(),
+                        ]
+                    })
+                    .collect(),
+                AnalyticsTable::BiasRates => {
+                    let group: BiasGroup =
+                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let report = lux
+                        .analytics_bias_rates(project, &all, group)
+                        .await
+                        .unwrap();
+                    report
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.key.clone().into(),
+                                r.findings.into(),
+                                r.steps.into(),
+                                r.findings_per_100_steps.into(),
+                            ]
+                        })
+                        .collect()
+                }
+                AnalyticsTable::Monitor => {
+                    let group: MonitorGroup =
+                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let report = lux.analytics_monitor(project, &all, group).await.unwrap();
+                    report
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.key.clone().into(),
+                                r.alerts.into(),
+                                r.sessions.into(),
+                                r.by_severity.high.into(),
+                            ]
+                        })
+                        .collect()
+                }
+                AnalyticsTable::Recommendations => lux
+                    .analytics_recommendations(project, &all)
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(|item| {
+                        vec![
+                            serde_json::to_value(item.kind).unwrap(),
+                            item.model.clone().into(),
+                            item.saving.map(|s| s.0).into(),
+                            item.reason.clone().into(),
+                        ]
+                    })
+                    .collect(),
+            };
+            let checked: [&str; 4] = match table {
+                AnalyticsTable::Overview => ["day", "steps", "cost_nusd", "alerts"],
+                AnalyticsTable::Costs => ["key", "model_calls", "cost_nusd", "reasoning_tokens"],
+                AnalyticsTable::Models => ["model", "model_calls", "latency_p95_ms", "cost_nusd"],
+                AnalyticsTable::BiasRates => ["key", "findings", "steps", "findings_per_100_steps"],
+                AnalyticsTable::Monitor => ["key", "alerts", "sessions", "severity_high"],
+                _ => ["kind", "model", "saving_nusd", "reason"],
+            };
+            let exported: Vec<Vec<Value>> = rows
+                .iter()
+                .map(|row| checked.iter().map(|c| row[*c].clone()).collect())
+                .collect();
+            assert_eq!(exported, expected, "{table} {group:?}");
+            if matches!(table, AnalyticsTable::Overview | AnalyticsTable::Costs) {
+                assert!(!rows.is_empty(), "{table}: the demo has activity");
+            }
+
+            // CSV: the header is the column list; every cell is the JSON value as text.
+            let csv = server.download(&path("csv"), None).await;
+            assert_eq!(csv.status, 200);
+            let mut reader = csv::Reader::from_reader(csv.body.as_slice());
+            let header: Vec<String> = reader
+                .headers()
+                .unwrap()
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(header, table.columns(), "{table}");
+            let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+            assert_eq!(records.len(), rows.len(), "{table} {group:?}");
+            for (record, row) in records.iter().zip(&rows) {
+                for (column, cell) in header.iter().zip(record.iter()) {
+                    assert_eq!(cell, csv_text(&row[column]), "{table} {column}");
+                }
+            }
+
+            // JSONL: the same objects, one per line.
+            let jsonl = server.download(&path("jsonl"), None).await;
+            let lines: Vec<Value> = std::str::from_utf8(&jsonl.body)
+                .unwrap()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            assert_eq!(lines, rows, "{table} {group:?}");
+        }
+    }
+
+    // Filters reach the report: costs of one tool over the days the demo covers.
+    let tool = lux
+        .list_sessions(project, &SessionFilter::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items[0]
+        .tool
+        .clone();
+    let filtered = AnalyticsFilter {
+        tool: Some(tool.clone()),
+        ..AnalyticsFilter::default()
+    };
+    let report = lux
+        .analytics_costs(project, &filtered, CostGroup::Day, Some(1000))
+        .await
+        .unwrap();
+    let download = server
+        .download(
+            &format!("/api/v1/export/analytics_costs?group_by=day&tool={tool}"),
+            None,
+        )
+        .await;
+    let rows: Vec<Value> = serde_json::from_slice(&download.body).unwrap();
+    let costs: Vec<i64> = rows
+        .iter()
+        .map(|r| r["cost_nusd"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        costs,
+        report.rows.iter().map(|r| r.cost.0).collect::<Vec<_>>()
+    );
+    assert!(
+        costs.iter().sum::<i64>()
+            < lux
+                .analytics_overview(project, &all)
+                .await
+                .unwrap()
+                .totals
+                .cost
+                .0,
+        "one tool costs less than all of them"
+    );
+}
+
 async fn bad_dataset_and_format_are_400s(lux: &Lux) {
     let server = serve(lux).await;
     for (path, names) in [
@@ -175,6 +416,21 @@ async fn bad_dataset_and_format_are_400s(lux: &Lux) {
             "before",
         ),
         ("/api/v1/export/steps?session_id=nope", "session_id"),
+        ("/api/v1/export/steps?group_by=day", "analytics tables only"),
+        (
+            "/api/v1/export/analytics_costs?group_by=bias_type",
+            "model, day",
+        ),
+        (
+            "/api/v1/export/analytics_models?group_by=day",
+            "does not apply",
+        ),
+        ("/api/v1/export/analytics_costs?status=active", "status"),
+        (
+            "/api/v1/export/analytics_overview?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "before",
+        ),
+        ("/api/v1/export/analytics", "analytics_overview"),
     ] {
         let download = server.download(path, None).await;
         assert_eq!(download.status, 400, "{path}");
@@ -252,6 +508,23 @@ async fn import_over_http_reports_per_line(lux: &Lux) {
     for error in report["errors"].as_array().unwrap().iter().skip(1) {
         assert_eq!(error["code"], "not_found", "{report}");
     }
+
+    // A file cut short after two whole records: those are applied (here: already present), the
+    // cut is reported on its line instead of refusing the records read before it.
+    let cut = format!("[{},\n{},\n{{\"kind\":\"ses", lines[0], lines[1]);
+    let (status, report) = target_server
+        .import(cut.into_bytes(), "application/json", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["already_present"], 2, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("closing ']'"),
+        "{report}"
+    );
 
     // The original, as a JSON array, into the source again: all already present.
     let json = server
@@ -376,6 +649,7 @@ async fn keys_export_and_import_only_their_project(lux: &Lux) {
 
 storage_tests!(
     each_format_streams_with_its_content_type,
+    analytics_tables_export_the_reports,
     bad_dataset_and_format_are_400s,
     import_over_http_reports_per_line,
     keys_export_and_import_only_their_project,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Scratch, free_port, serve_on};
+use crate::support::{Scratch, cli_tests, free_port, serve_on};
 
 const REQUESTS: usize = 200;
 const BODY_BYTES: usize = 9 * 1024 * 1024;
@@ -21,12 +21,10 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_flood_of_large_requests_is_shed_with_bounded_memory() {
+async fn a_flood_of_large_requests_is_shed_with_bounded_memory(scratch: &Scratch) {
     lux_core::llm::install_crypto_provider();
-    let scratch = Scratch::sqlite();
     let port = free_port();
-    let server = serve_on(&scratch, port, &["--max-in-flight", "8"]);
+    let server = serve_on(scratch, port, &["--max-in-flight", "8"]);
     let before = peak_rss_mib(server.0.id());
     // One body shared by every request: a 9 MiB JSON string, under the 10 MiB body limit.
     let mut body =
@@ -70,8 +68,9 @@ async fn a_flood_of_large_requests_is_shed_with_bounded_memory() {
     }
     let peak = peak_rss_mib(server.0.id());
     println!(
-        "overload: {REQUESTS} × 9 MiB requests at --max-in-flight 8: answers {statuses:?}; \
+        "overload ({}): {REQUESTS} × 9 MiB requests at --max-in-flight 8: answers {statuses:?}; \
          server peak RSS {peak:.0} MiB (idle {before:.0} MiB; the flood is {} MiB)",
+        scratch.url.split(':').next().unwrap_or_default(),
         REQUESTS * BODY_BYTES / (1024 * 1024)
     );
     assert!(
@@ -95,3 +94,5 @@ async fn a_flood_of_large_requests_is_shed_with_bounded_memory() {
         "peak RSS {peak:.0} MiB grew with the flood"
     );
 }
+
+cli_tests!(a_flood_of_large_requests_is_shed_with_bounded_memory);

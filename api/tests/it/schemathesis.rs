@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Scratch, http_get};
 
-/// Cases per operation and phase; the whole run is a few thousand requests per backend.
-const MAX_EXAMPLES: &str = "30";
+/// Cases per operation and phase: the whole run is a few thousand requests per backend. The long
+/// form sets `LUX_SCHEMATHESIS_EXAMPLES` (about 80 gives 10,000 cases per backend).
+fn max_examples() -> String {
+    std::env::var("LUX_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "30".to_owned())
+}
 
 struct Server(std::process::Child);
 
@@ -33,7 +36,7 @@ fn schemathesis(base: &str, key: &str, selection: &[&str], checks: &str) -> Stri
             "--checks",
             checks,
             "-n",
-            MAX_EXAMPLES,
+            &max_examples(),
             "--seed",
             "7",
             // One worker: with two, hypothesis' lambda descriptions call `ast.parse` from two

@@ -102,10 +102,13 @@ pub enum CostGroup {
     Tool,
     User,
     Session,
+    /// The project: API keys are scoped to one project, so this is the caller's project as one
+    /// row (none without calls), keyed by its id.
+    Project,
 }
 
-/// The cost of one group. `key` is the model, the `YYYY-MM-DD` day, the tool, the user id or the
-/// session id; `None` for calls of sessions without a user.
+/// The cost of one group. `key` is the model, the `YYYY-MM-DD` day, the tool, the user id, the
+/// session id or the project id; `None` for calls of sessions without a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CostRow {
     pub key: Option<String>,

@@ -97,6 +97,196 @@ impl FromStr for ExportDataset {
     }
 }
 
+/// An analytics report exported as a flat table: one row per group (per day for the overview),
+/// nested figures spread over columns, money in integer nano-USD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnalyticsTable {
+    Overview,
+    Costs,
+    Models,
+    BiasRates,
+    Monitor,
+    Recommendations,
+}
+
+const TOKEN_COLUMNS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+];
+
+impl AnalyticsTable {
+    pub const ALL: [AnalyticsTable; 6] = [
+        AnalyticsTable::Overview,
+        AnalyticsTable::Costs,
+        AnalyticsTable::Models,
+        AnalyticsTable::BiasRates,
+        AnalyticsTable::Monitor,
+        AnalyticsTable::Recommendations,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnalyticsTable::Overview => "analytics_overview",
+            AnalyticsTable::Costs => "analytics_costs",
+            AnalyticsTable::Models => "analytics_models",
+            AnalyticsTable::BiasRates => "analytics_bias_rates",
+            AnalyticsTable::Monitor => "analytics_monitor",
+            AnalyticsTable::Recommendations => "analytics_recommendations",
+        }
+    }
+
+    /// The `group_by` values the table takes, the default first; empty when it takes none.
+    pub fn groupings(self) -> &'static [&'static str] {
+        match self {
+            AnalyticsTable::Costs => &["model", "day", "tool", "user", "session", "project"],
+            AnalyticsTable::BiasRates => {
+                &["bias_type", "severity", "model", "tool", "detector", "day"]
+            }
+            AnalyticsTable::Monitor => &["kind", "day"],
+            _ => &[],
+        }
+    }
+
+    /// The CSV header, and the order of every row's values.
+    pub fn columns(self) -> &'static [&'static str] {
+        const OVERVIEW: [&str; 11] = [
+            "day",
+            "sessions",
+            "steps",
+            "model_calls",
+            TOKEN_COLUMNS[0],
+            TOKEN_COLUMNS[1],
+            TOKEN_COLUMNS[2],
+            TOKEN_COLUMNS[3],
+            "cost_nusd",
+            "findings",
+            "alerts",
+        ];
+        const COSTS: [&str; 8] = [
+            "key",
+            "model_calls",
+            "sessions",
+            TOKEN_COLUMNS[0],
+            TOKEN_COLUMNS[1],
+            TOKEN_COLUMNS[2],
+            TOKEN_COLUMNS[3],
+            "cost_nusd",
+        ];
+        const MODELS: [&str; 15] = [
+            "model",
+            "model_calls",
+            "failed_calls",
+            "error_rate",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "latency_p99_ms",
+            TOKEN_COLUMNS[0],
+            TOKEN_COLUMNS[1],
+            TOKEN_COLUMNS[2],
+            TOKEN_COLUMNS[3],
+            "cost_nusd",
+            "steps",
+            "findings",
+            "mean_step_confidence",
+        ];
+        const BIAS_RATES: [&str; 7] = [
+            "key",
+            "findings",
+            "sessions_affected",
+            "steps",
+            "sessions",
+            "findings_per_100_steps",
+            "session_share",
+        ];
+        const MONITOR: [&str; 12] = [
+            "key",
+            "alerts",
+            "sessions_affected",
+            "steps",
+            "sessions",
+            "alerts_per_100_steps",
+            "session_share",
+            "severity_none",
+            "severity_low",
+            "severity_medium",
+            "severity_high",
+            "severity_critical",
+        ];
+        const RECOMMENDATIONS: [&str; 8] = [
+            "kind",
+            "model",
+            "alternative",
+            "model_cost_nusd",
+            "repriced_cost_nusd",
+            "saving_nusd",
+            "monthly_saving_nusd",
+            "reason",
+        ];
+        match self {
+            AnalyticsTable::Overview => &OVERVIEW,
+            AnalyticsTable::Costs => &COSTS,
+            AnalyticsTable::Models => &MODELS,
+            AnalyticsTable::BiasRates => &BIAS_RATES,
+            AnalyticsTable::Monitor => &MONITOR,
+            AnalyticsTable::Recommendations => &RECOMMENDATIONS,
+        }
+    }
+}
+
+impl fmt::Display for AnalyticsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `/export/{dataset}` names: stored records, or an analytics report as a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExportTarget {
+    Records(ExportDataset),
+    Analytics(AnalyticsTable),
+}
+
+impl ExportTarget {
+    /// Every dataset name, records first.
+    pub fn names() -> Vec<&'static str> {
+        let records = ExportDataset::ALL.iter().map(|d| d.as_str());
+        records
+            .chain(AnalyticsTable::ALL.iter().map(|t| t.as_str()))
+            .collect()
+    }
+}
+
+impl fmt::Display for ExportTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportTarget::Records(dataset) => dataset.fmt(f),
+            ExportTarget::Analytics(table) => table.fmt(f),
+        }
+    }
+}
+
+impl FromStr for ExportTarget {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        if let Some(dataset) = ExportDataset::ALL.into_iter().find(|d| d.as_str() == text) {
+            return Ok(ExportTarget::Records(dataset));
+        }
+        if let Some(table) = AnalyticsTable::ALL.into_iter().find(|t| t.as_str() == text) {
+            return Ok(ExportTarget::Analytics(table));
+        }
+        Err(Error::invalid(
+            "dataset",
+            format!(
+                "{text:?} is not one of {}",
+                ExportTarget::names().join(", ")
+            ),
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExportFormat {
     Csv,

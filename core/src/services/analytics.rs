@@ -307,7 +307,7 @@ impl Lux {
         Ok(days)
     }
 
-    /// Model-call cost grouped by model, day, tool, user or session.
+    /// Model-call cost grouped by model, day, tool, user, session or project.
     #[instrument(skip_all, fields(project = %project, group_by = ?group_by))]
     pub async fn analytics_costs(
         &self,
@@ -316,8 +316,20 @@ impl Lux {
         group_by: CostGroup,
         limit: Option<u32>,
     ) -> Result<CostReport> {
-        filter.check()?;
         let limit = report_limit(limit)?;
+        self.cost_groups(project, filter, group_by, Some(limit))
+            .await
+    }
+
+    /// [`Lux::analytics_costs`] with every group when `limit` is `None` (for exports).
+    pub(crate) async fn cost_groups(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        group_by: CostGroup,
+        limit: Option<u32>,
+    ) -> Result<CostReport> {
+        filter.check()?;
         let mut sql = self.sql();
         let key = match group_by {
             CostGroup::Model => "u.model",
@@ -325,36 +337,44 @@ impl Lux {
             CostGroup::Tool => "u.tool",
             CostGroup::User => "u.user_id",
             CostGroup::Session => "u.session_id",
+            // Every unit is of the one project: its row is the total, read below.
+            CostGroup::Project => "",
         };
-        sql.push("SELECT ")
-            .push(key)
-            .push(" AS k, CAST(SUM(u.calls) AS BIGINT) AS n, COUNT(DISTINCT u.session_id) AS ns")
-            .push(CALL_SUMS)
-            .push(" FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
-        sql.push(" GROUP BY ").push(key);
-        if group_by == CostGroup::Day {
-            // The most recent days within the limit; turned oldest first below.
-            sql.push(" ORDER BY ").push(key).push(" DESC");
-        } else {
-            // Groups without a key (sessions without a user) last, on both backends.
-            sql.push(" ORDER BY cost DESC, n DESC, (")
-                .push(key)
-                .push(" IS NULL), ")
-                .push(key);
-        }
-        sql.push(" LIMIT ").bind(i64::from(limit));
         let mut rows = Vec::new();
-        for row in self.rows(&sql).await? {
-            let key = if group_by == CostGroup::Session {
-                Some(row.try_get::<Uuid>("", "k")?.to_string())
+        if group_by != CostGroup::Project {
+            sql.push("SELECT ")
+                .push(key)
+                .push(
+                    " AS k, CAST(SUM(u.calls) AS BIGINT) AS n, COUNT(DISTINCT u.session_id) AS ns",
+                )
+                .push(CALL_SUMS)
+                .push(" FROM");
+            push_units(&mut sql, Units::Calls, project, filter, false);
+            sql.push(" GROUP BY ").push(key);
+            if group_by == CostGroup::Day {
+                // The most recent days within the limit; turned oldest first below.
+                sql.push(" ORDER BY ").push(key).push(" DESC");
             } else {
-                row.try_get::<Option<String>>("", "k")?
-            };
-            rows.push(cost_row(key, &row)?);
-        }
-        if group_by == CostGroup::Day {
-            rows.reverse();
+                // Groups without a key (sessions without a user) last, on both backends.
+                sql.push(" ORDER BY cost DESC, n DESC, (")
+                    .push(key)
+                    .push(" IS NULL), ")
+                    .push(key);
+            }
+            if let Some(limit) = limit {
+                sql.push(" LIMIT ").bind(i64::from(limit));
+            }
+            for row in self.rows(&sql).await? {
+                let key = if group_by == CostGroup::Session {
+                    Some(row.try_get::<Uuid>("", "k")?.to_string())
+                } else {
+                    row.try_get::<Option<String>>("", "k")?
+                };
+                rows.push(cost_row(key, &row)?);
+            }
+            if group_by == CostGroup::Day {
+                rows.reverse();
+            }
         }
 
         let mut sql = self.sql();
@@ -369,6 +389,12 @@ impl Lux {
             Some(row) => cost_row(None, row)?,
             None => cost_row_empty(),
         };
+        if group_by == CostGroup::Project && total.model_calls > 0 {
+            rows.push(CostRow {
+                key: Some(project.to_string()),
+                ..total.clone()
+            });
+        }
         Ok(CostReport {
             group_by,
             rows,

@@ -21,6 +21,10 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::store::{Backend, Lux, session_from_row};
 
+mod tables;
+
+pub use tables::TableRow;
+
 /// Rows read per query.
 pub const EXPORT_CHUNK_ROWS: u64 = 1000;
 
@@ -522,8 +526,53 @@ impl ExportEncoder {
         })
     }
 
+    /// An encoder for the rows of an analytics table.
+    pub fn for_table(table: AnalyticsTable, format: ExportFormat) -> Self {
+        ExportEncoder {
+            format,
+            columns: table.columns(),
+            wrote_any: false,
+        }
+    }
+
     pub fn format(&self) -> ExportFormat {
         self.format
+    }
+
+    /// Table rows (values in column order): JSON objects with the columns as keys, in order.
+    pub fn encode_rows(&mut self, rows: &[TableRow]) -> Result<Vec<u8>> {
+        let failed = |e: &dyn std::fmt::Display| Error::invalid("export", e.to_string());
+        let mut out = Vec::with_capacity(rows.len() * 128);
+        if self.format == ExportFormat::Csv {
+            let mut writer = csv_writer();
+            for row in rows {
+                writer
+                    .write_record(row.iter().map(csv_cell))
+                    .map_err(|e| failed(&e))?;
+                self.wrote_any = true;
+            }
+            return writer.into_inner().map_err(|e| failed(&e));
+        }
+        for row in rows {
+            if self.format == ExportFormat::Json {
+                out.extend_from_slice(if self.wrote_any { b",\n" } else { b"\n" });
+            }
+            out.push(b'{');
+            for (index, (column, value)) in self.columns.iter().zip(row).enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, column).map_err(|e| failed(&e))?;
+                out.push(b':');
+                serde_json::to_writer(&mut out, value).map_err(|e| failed(&e))?;
+            }
+            out.push(b'}');
+            if self.format == ExportFormat::Jsonl {
+                out.push(b'\n');
+            }
+            self.wrote_any = true;
+        }
+        Ok(out)
     }
 
     /// The file's opening: `[` for JSON, the header row for CSV.
@@ -561,11 +610,10 @@ impl ExportEncoder {
                 for record in records {
                     let value = serde_json::to_value(record)
                         .map_err(|e| Error::invalid("export", e.to_string()))?;
-                    let cells = self.columns.iter().map(|column| match value.get(*column) {
-                        None | Some(serde_json::Value::Null) => String::new(),
-                        Some(serde_json::Value::String(text)) => text.clone(),
-                        Some(other) => other.to_string(),
-                    });
+                    let cells = self
+                        .columns
+                        .iter()
+                        .map(|column| value.get(*column).map_or_else(String::new, csv_cell));
                     writer
                         .write_record(cells)
                         .map_err(|e| Error::invalid("export", e.to_string()))?;
@@ -589,6 +637,15 @@ impl ExportEncoder {
     }
 }
 
+/// A value as CSV text: empty for null, strings as they are, anything else as JSON.
+fn csv_cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -598,6 +655,28 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A computed score (4/17 needs all 17 digits) reads back to the same bits, so an import
+    /// re-exports the same text. serde_json's default float parser can miss by one ulp; the
+    /// workspace turns on its `float_roundtrip` feature.
+    #[test]
+    fn scores_read_back_bit_for_bit() {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let record = ExportRecord::MonitorEvent(MonitorEventRecord {
+            id: MonitorEventId(Uuid::nil()),
+            session_id: SessionId(Uuid::nil()),
+            step_id: None,
+            event_kind: "k".into(),
+            severity: Severity::Low,
+            score: 4.0 / 17.0,
+            message: "m".into(),
+            data: serde_json::json!({"ratio": 4.0 / 17.0}),
+            created_at: at,
+        });
+        let text = serde_json::to_string(&record).unwrap();
+        let reread: ExportRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&reread).unwrap(), text);
+    }
 
     /// The CSV header must name exactly the fields a record serialises.
     #[test]

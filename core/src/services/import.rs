@@ -14,6 +14,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     TransactionTrait,
 };
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -30,6 +31,10 @@ use crate::services::export::{
 };
 use crate::store::Lux;
 use crate::synthesis::ActionPriority;
+
+mod reader;
+
+pub use reader::{MAX_RECORD_BYTES, RawRecord, RecordSplitter, split_records};
 
 /// Records written per transaction (each in its own savepoint).
 pub const IMPORT_CHUNK_RECORDS: usize = 500;
@@ -84,124 +89,87 @@ impl Lux {
         }
     }
 
-    /// Imports a whole file (a JSON array or JSONL). A file that is not JSON text at all is an
-    /// error; bad records are reported per line and the rest are applied.
-    #[instrument(skip_all, fields(project = %project, bytes = bytes.len()))]
+    /// Imports a whole file held in memory; see [`Lux::import_stream`].
     pub async fn import_bytes(&self, project: ProjectId, bytes: &[u8]) -> Result<ImportReport> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| Error::invalid("file", format!("is not UTF-8 text: {e}")))?;
-        let lines = split_records(text)?;
+        self.import_stream(project, bytes, |_| {}).await
+    }
+
+    /// Imports a file (a JSON array or JSONL) as it is read, one chunk of records at a time, so
+    /// memory stays flat however large the file. A file that cannot be a Lux export (empty, or
+    /// not starting with `[` or `{`) is an error before anything is applied; bad records are
+    /// reported per line and the rest are applied; a file cut short after some records were read
+    /// applies those and reports the cut on its last line. `progress` hears of every chunk read.
+    #[instrument(skip_all, fields(project = %project))]
+    pub async fn import_stream<R: AsyncRead + Unpin>(
+        &self,
+        project: ProjectId,
+        mut reader: R,
+        mut progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
         let mut importer = self.importer(project);
-        for chunk in lines.chunks(IMPORT_CHUNK_RECORDS) {
-            importer.import_lines(chunk).await?;
+        let mut splitter = RecordSplitter::new();
+        let mut pending = Vec::new();
+        let mut seen = ImportProgress::default();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = reader
+                .read(&mut buffer)
+                .await
+                .map_err(|e| Error::invalid("file", format!("cannot be read: {e}")))?;
+            if read == 0 {
+                break;
+            }
+            seen.bytes += read as u64;
+            let fed = splitter.feed(&buffer[..read], &mut pending);
+            seen.records += pending.len() as u64;
+            if let Err(error) = fed {
+                return importer
+                    .end_cut_short(pending, seen, splitter.line(), error)
+                    .await;
+            }
+            if pending.len() >= IMPORT_CHUNK_RECORDS {
+                importer.import_raw(std::mem::take(&mut pending)).await?;
+            }
+            progress(seen);
         }
+        let before = pending.len();
+        let finished = splitter.finish(&mut pending);
+        seen.records += (pending.len() - before) as u64;
+        if let Err(error) = finished {
+            return importer
+                .end_cut_short(pending, seen, splitter.line(), error)
+                .await;
+        }
+        importer.import_raw(pending).await?;
+        progress(seen);
         Ok(importer.finish())
     }
 }
 
-/// The records of a JSON array or JSONL text, each with the 1-based line it starts on.
-///
-/// A JSON array is cut at its top-level commas by a scanner that skips strings, so each element
-/// is parsed (and reported) on its own: one corrupt element does not hide the others.
-pub fn split_records(text: &str) -> Result<Vec<(u64, &str)>> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    match trimmed.as_bytes().first() {
-        None => Err(Error::invalid("file", "is empty")),
-        Some(b'[') => split_array(text),
-        Some(b'{') => Ok(text
-            .split('\n')
-            .enumerate()
-            .map(|(index, line)| (index as u64 + 1, line.trim_end_matches('\r')))
-            .filter(|(_, line)| !line.trim().is_empty())
-            .collect()),
-        Some(_) => Err(Error::invalid(
-            "file",
-            "is not a Lux JSON or JSONL export (it must start with '[' or '{')",
-        )),
-    }
-}
-
-fn split_array(text: &str) -> Result<Vec<(u64, &str)>> {
-    let bytes = text.as_bytes();
-    let mut records = Vec::new();
-    let mut line: u64 = 1;
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut start: Option<(usize, u64)> = None;
-    let mut closed = false;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if byte == b'\n' {
-            line += 1;
-        }
-        if closed {
-            if !byte.is_ascii_whitespace() {
-                return Err(Error::invalid(
-                    "file",
-                    format!("has text after the closing ']' on line {line}"),
-                ));
-            }
-            continue;
-        }
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth == 1 {
-                    continue;
-                }
-            }
-            b']' | b'}' if depth > 0 => {
-                depth -= 1;
-                if depth == 0 {
-                    if let Some((from, at)) = start.take() {
-                        records.push((at, text[from..index].trim()));
-                    }
-                    closed = true;
-                    continue;
-                }
-            }
-            b',' if depth == 1 => {
-                match start.take() {
-                    Some((from, at)) => records.push((at, text[from..index].trim())),
-                    None => records.push((line, "")),
-                }
-                continue;
-            }
-            _ => {}
-        }
-        if depth >= 1 && start.is_none() && !byte.is_ascii_whitespace() {
-            start = Some((index, line));
-        }
-    }
-    if !closed {
-        return Err(Error::invalid(
-            "file",
-            "is a JSON array without its closing ']' (truncated?)",
-        ));
-    }
-    Ok(records)
+/// How far a streamed import has read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub bytes: u64,
+    pub records: u64,
 }
 
 impl Importer {
-    /// Applies one chunk of `(line, record text)` in one transaction, each record in its own
+    /// Applies one chunk of records read from a file in one transaction, each record in its own
     /// savepoint. Fails only when the database does; bad records go to the report.
-    pub async fn import_lines(&mut self, lines: &[(u64, &str)]) -> Result<()> {
-        let mut records = Vec::with_capacity(lines.len());
-        for &(line, text) in lines {
-            match serde_json::from_str::<ExportRecord>(text) {
+    pub async fn import_raw(&mut self, raw: Vec<RawRecord>) -> Result<()> {
+        let mut records = Vec::with_capacity(raw.len());
+        for RawRecord { line, text } in raw {
+            let text = match text {
+                Ok(text) => text,
+                Err(message) => {
+                    self.fail(line, None, "invalid", message);
+                    continue;
+                }
+            };
+            match serde_json::from_str::<ExportRecord>(&text) {
                 Ok(record) => records.push((line, record)),
                 Err(error) => {
-                    let kind = kind_of(text);
+                    let kind = kind_of(&text);
                     let message = if text.is_empty() {
                         "empty record".to_owned()
                     } else {
@@ -218,6 +186,23 @@ impl Importer {
             }
         }
         self.import_records(records).await
+    }
+
+    /// The file turned out not to be whole: with nothing read it is refused; otherwise the
+    /// records read are applied and the cut is reported on the line where it was found.
+    async fn end_cut_short(
+        mut self,
+        pending: Vec<RawRecord>,
+        seen: ImportProgress,
+        line: u64,
+        error: Error,
+    ) -> Result<ImportReport> {
+        if seen.records == 0 {
+            return Err(error);
+        }
+        self.import_raw(pending).await?;
+        self.fail(line, None, "invalid", error.to_string());
+        Ok(self.finish())
     }
 
     /// Applies records in one transaction, each in its own savepoint; `line` is what the report

@@ -230,6 +230,7 @@ fn expected_costs(raw: &Raw, f: &AnalyticsFilter, group_by: CostGroup) -> CostRe
             CostGroup::Tool => Some(session.tool.clone()),
             CostGroup::User => session.user_id.clone(),
             CostGroup::Session => Some(session.id.to_string()),
+            CostGroup::Project => Some(session.project_id.to_string()),
         };
         groups.entry(key).or_default().push(call);
     }
@@ -588,6 +589,7 @@ async fn costs_equal_raw_rows(lux: &Lux) {
             CostGroup::Tool,
             CostGroup::User,
             CostGroup::Session,
+            CostGroup::Project,
         ] {
             let report = lux
                 .analytics_costs(project, &filter, group_by, Some(1000))
@@ -1149,6 +1151,7 @@ async fn assert_reports_equal_raw(
         CostGroup::Tool,
         CostGroup::User,
         CostGroup::Session,
+        CostGroup::Project,
     ] {
         let report = lux
             .analytics_costs(project, filter, group_by, Some(1000))
