@@ -182,6 +182,8 @@ async fn run_backend(
         "/api/v1/analytics/bias-rates?group_by=model".to_owned(),
         "/api/v1/analytics/monitor?group_by=kind".to_owned(),
         "/api/v1/analytics/recommendations".to_owned(),
+        "/api/v1/export/analytics_overview?format=csv".to_owned(),
+        "/api/v1/export/analytics_costs?group_by=session&format=csv".to_owned(),
         format!("/api/v1/sessions/{a}/summary"),
         format!("/api/v1/sessions/{a}/synthesis/evolution"),
         format!("/api/v1/compare?a={a}&b={b}"),

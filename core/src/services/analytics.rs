@@ -281,7 +281,15 @@ impl Lux {
         );
         push_units(&mut sql, Units::Days, project, filter, true);
         sql.push(" GROUP BY u.day");
-        for row in self.rows(&sql).await? {
+        let mut calls_sql = self.sql();
+        calls_sql
+            .push("SELECT u.day AS day, CAST(SUM(u.calls) AS BIGINT) AS n")
+            .push(CALL_SUMS)
+            .push(" FROM");
+        push_units(&mut calls_sql, Units::Calls, project, filter, false);
+        calls_sql.push(" GROUP BY u.day");
+        let (day_rows, call_rows) = tokio::try_join!(self.rows(&sql), self.rows(&calls_sql))?;
+        for row in day_rows {
             let day: String = row.try_get("", "day")?;
             let counts = days.entry(parse_day(&day)?).or_default();
             counts.sessions = row.try_get("", "sessions")?;
@@ -289,13 +297,7 @@ impl Lux {
             counts.findings = row.try_get("", "findings")?;
             counts.alerts = row.try_get("", "alerts")?;
         }
-        let mut sql = self.sql();
-        sql.push("SELECT u.day AS day, CAST(SUM(u.calls) AS BIGINT) AS n")
-            .push(CALL_SUMS)
-            .push(" FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
-        sql.push(" GROUP BY u.day");
-        for row in self.rows(&sql).await? {
+        for row in call_rows {
             let day: String = row.try_get("", "day")?;
             let counts = days.entry(parse_day(&day)?).or_default();
             counts.model_calls = row.try_get("", "n")?;
@@ -340,7 +342,6 @@ impl Lux {
             // Every unit is of the one project: its row is the total, read below.
             CostGroup::Project => "",
         };
-        let mut rows = Vec::new();
         if group_by != CostGroup::Project {
             sql.push("SELECT ")
                 .push(key)
@@ -364,28 +365,38 @@ impl Lux {
             if let Some(limit) = limit {
                 sql.push(" LIMIT ").bind(i64::from(limit));
             }
-            for row in self.rows(&sql).await? {
-                let key = if group_by == CostGroup::Session {
-                    Some(row.try_get::<Uuid>("", "k")?.to_string())
-                } else {
-                    row.try_get::<Option<String>>("", "k")?
-                };
-                rows.push(cost_row(key, &row)?);
-            }
-            if group_by == CostGroup::Day {
-                rows.reverse();
-            }
         }
-
-        let mut sql = self.sql();
-        sql.push(
-            "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n, \
-             COUNT(DISTINCT u.session_id) AS ns",
-        )
-        .push(CALL_SUMS)
-        .push(" FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
-        let total = match self.rows(&sql).await?.first() {
+        let mut total_sql = self.sql();
+        total_sql
+            .push(
+                "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n, \
+                 COUNT(DISTINCT u.session_id) AS ns",
+            )
+            .push(CALL_SUMS)
+            .push(" FROM");
+        push_units(&mut total_sql, Units::Calls, project, filter, false);
+        let (group_rows, total_rows) = tokio::try_join!(
+            async {
+                match group_by {
+                    CostGroup::Project => Ok(Vec::new()),
+                    _ => self.rows(&sql).await,
+                }
+            },
+            self.rows(&total_sql)
+        )?;
+        let mut rows = Vec::new();
+        for row in group_rows {
+            let key = if group_by == CostGroup::Session {
+                Some(row.try_get::<Uuid>("", "k")?.to_string())
+            } else {
+                row.try_get::<Option<String>>("", "k")?
+            };
+            rows.push(cost_row(key, &row)?);
+        }
+        if group_by == CostGroup::Day {
+            rows.reverse();
+        }
+        let total = match total_rows.first() {
             Some(row) => cost_row(None, row)?,
             None => cost_row_empty(),
         };
@@ -437,11 +448,6 @@ impl Lux {
                 findings_per_100_steps: 0.0,
             });
         }
-        for stats in &mut models {
-            stats.latency_ms = self
-                .latency_percentiles(project, filter, &stats.model, stats.model_calls)
-                .await?;
-        }
 
         // The reasoning each model took part in: steps and findings of the sessions using it —
         // those whose main model it is, plus those that called it under another main model.
@@ -455,7 +461,7 @@ impl Lux {
             .push(" FROM");
         push_units(&mut sql, Units::Days, project, filter, false);
         sql.push(" WHERE u.session_model IS NOT NULL GROUP BY u.session_model");
-        let main_rows = self.rows(&sql).await?;
+        let main_sql = sql;
         let mut sql = self.sql();
         sql.push("SELECT m.m AS k, ")
             .push(REASONING)
@@ -470,7 +476,15 @@ impl Lux {
             );
         push_units(&mut sql, Units::Days, project, filter, false);
         sql.push(" ON u.session_id = m.sid GROUP BY m.m");
-        let other_rows = self.rows(&sql).await?;
+        // Independent reads, each on its own pooled connection.
+        let latencies = futures::future::try_join_all(models.iter().map(|stats| {
+            self.latency_percentiles(project, filter, &stats.model, stats.model_calls)
+        }));
+        let (latencies, main_rows, other_rows) =
+            tokio::try_join!(latencies, self.rows(&main_sql), self.rows(&sql))?;
+        for (stats, latency) in models.iter_mut().zip(latencies) {
+            stats.latency_ms = latency;
+        }
         for row in main_rows.iter().chain(&other_rows) {
             let entry = reasoning
                 .entry(row.try_get("", "k")?)
@@ -575,22 +589,35 @@ impl Lux {
             })
         };
         let mut denominators = Denominators::default();
+        let mut per_key_sql = self.sql();
         if let Some(key) = key {
-            let mut sql = self.sql();
-            sql.push("SELECT ").push(key).push(" AS k, ").push(counts);
-            push_units(&mut sql, Units::Days, project, filter, false);
-            sql.push(" GROUP BY ").push(key);
-            for row in self.rows(&sql).await? {
-                denominators
-                    .per_key
-                    .insert(group_key(&row)?, activity_of(&row)?);
-            }
+            per_key_sql
+                .push("SELECT ")
+                .push(key)
+                .push(" AS k, ")
+                .push(counts);
+            push_units(&mut per_key_sql, Units::Days, project, filter, false);
+            per_key_sql.push(" GROUP BY ").push(key);
         }
         // A session active on several days counts once in the total.
         let mut sql = self.sql();
         sql.push("SELECT ").push(counts);
         push_units(&mut sql, Units::Days, project, filter, false);
-        if let Some(row) = self.rows(&sql).await?.first() {
+        let (per_key_rows, total_rows) = tokio::try_join!(
+            async {
+                match key {
+                    Some(_) => self.rows(&per_key_sql).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            self.rows(&sql)
+        )?;
+        for row in per_key_rows {
+            denominators
+                .per_key
+                .insert(group_key(&row)?, activity_of(&row)?);
+        }
+        if let Some(row) = total_rows.first() {
             denominators.total = activity_of(row)?;
         }
         Ok(denominators)
@@ -633,13 +660,21 @@ impl Lux {
             BiasGroup::Model => ("u.session_model", true),
             BiasGroup::Tool => ("u.tool", true),
         };
-        let denominators = self
-            .activity(project, filter, Units::Findings, per_group.then_some(key))
-            .await?;
+        // The day rollup counts findings per day, tool and main model itself; other groupings
+        // need the signal rollup, read at the same time.
+        let signals = self.signal_counts(project, filter, Units::Findings, key);
+        let (denominators, signal_rows) = tokio::try_join!(
+            self.activity(project, filter, Units::Findings, per_group.then_some(key)),
+            async {
+                match per_group {
+                    true => Ok(Vec::new()),
+                    false => self.rows(&signals).await,
+                }
+            }
+        )?;
 
         let mut rows = Vec::new();
         if per_group {
-            // The day rollup counts findings per day, tool and main model itself.
             for (key, activity) in &denominators.per_key {
                 if activity.events > 0 {
                     rows.push(BiasRateRow::new(
@@ -652,8 +687,7 @@ impl Lux {
                 }
             }
         } else {
-            let sql = self.signal_counts(project, filter, Units::Findings, key);
-            for row in self.rows(&sql).await? {
+            for row in signal_rows {
                 let total = &denominators.total;
                 rows.push(BiasRateRow::new(
                     group_key(&row)?,
@@ -696,18 +730,24 @@ impl Lux {
             MonitorGroup::Kind => ("u.kind", false),
             MonitorGroup::Day => ("u.day", true),
         };
-        let denominators = self
-            .activity(project, filter, Units::Alerts, per_group.then_some(key))
-            .await?;
-
-        let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
+        let denominators = self.activity(project, filter, Units::Alerts, per_group.then_some(key));
         let mut sql = self.sql();
         sql.push("SELECT ")
             .push(key)
             .push(" AS k, u.severity AS sev, CAST(SUM(u.n) AS BIGINT) AS n FROM");
         push_units(&mut sql, Units::Alerts, project, filter, false);
         sql.push(" GROUP BY ").push(key).push(", u.severity");
-        for row in self.rows(&sql).await? {
+        let signals = self.signal_counts(project, filter, Units::Alerts, key);
+        let (denominators, severity_rows, signal_rows) =
+            tokio::try_join!(denominators, self.rows(&sql), async {
+                match per_group {
+                    true => Ok(Vec::new()),
+                    false => self.rows(&signals).await,
+                }
+            })?;
+
+        let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
+        for row in severity_rows {
             let severity: String = row.try_get("", "sev")?;
             let severity = severity.parse::<Severity>().map_err(|_| {
                 Error::Storage(sea_orm::DbErr::Type(format!(
@@ -736,8 +776,7 @@ impl Lux {
                 }
             }
         } else {
-            let sql = self.signal_counts(project, filter, Units::Alerts, key);
-            for row in self.rows(&sql).await? {
+            for row in signal_rows {
                 groups.push((
                     group_key(&row)?,
                     row.try_get("", "n")?,
@@ -799,7 +838,21 @@ impl Lux {
         filter.check()?;
         let now = self.now();
         let period_end = filter.until.map_or(now, |until| until.min(now));
-        let models = self.analytics_models(project, filter).await?;
+        let mut first_day_sql = self.sql();
+        first_day_sql.push("SELECT MIN(u.day) AS day FROM");
+        push_units(&mut first_day_sql, Units::Calls, project, filter, false);
+        // The provider a model is mostly called through decides the price it would be charged.
+        let mut providers_sql = self.sql();
+        providers_sql
+            .push("SELECT u.model AS k, u.provider AS p, CAST(SUM(u.calls) AS BIGINT) AS n FROM");
+        push_units(&mut providers_sql, Units::Calls, project, filter, false);
+        providers_sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
+        let (models, first_day_rows, provider_rows, prices) = tokio::try_join!(
+            self.analytics_models(project, filter),
+            self.rows(&first_day_sql),
+            self.rows(&providers_sql),
+            self.list_prices()
+        )?;
         if models.is_empty() {
             return Ok(RecommendationReport {
                 period_start: filter.since,
@@ -807,10 +860,7 @@ impl Lux {
                 items: Vec::new(),
             });
         }
-        let mut sql = self.sql();
-        sql.push("SELECT MIN(u.day) AS day FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
-        let first_day = match self.rows(&sql).await?.first() {
+        let first_day = match first_day_rows.first() {
             Some(row) => row
                 .try_get::<Option<String>>("", "day")?
                 .map(|day| parse_day(&day))
@@ -833,17 +883,12 @@ impl Lux {
             _ => 0,
         };
 
-        // The provider a model is mostly called through decides the price it would be charged.
-        let mut sql = self.sql();
-        sql.push("SELECT u.model AS k, u.provider AS p, CAST(SUM(u.calls) AS BIGINT) AS n FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
-        sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
         let mut providers: HashMap<String, String> = HashMap::new();
-        for row in self.rows(&sql).await? {
+        for row in provider_rows {
             let model: String = row.try_get("", "k")?;
             providers.entry(model).or_insert(row.try_get("", "p")?);
         }
-        let prices = PriceTable::from_stored(self.list_prices().await?);
+        let prices = PriceTable::from_stored(prices);
         let price_now = |model: &str| {
             let provider = providers.get(model)?;
             prices
