@@ -163,6 +163,11 @@ async fn each_format_streams_with_its_content_type(lux: &Lux) {
     }
 }
 
+/// A table's `group_by` value as its report's grouping enum (they share the snake_case names).
+fn grouping<T: serde::de::DeserializeOwned>(group: Option<&str>) -> T {
+    serde_json::from_value(Value::from(group.expect("a grouped table"))).unwrap()
+}
+
 /// A JSON value as the CSV export writes it.
 fn csv_text(value: &Value) -> String {
     match value {
@@ -227,8 +232,7 @@ async fn analytics_tables_export_the_reports(lux: &Lux) {
                         .collect()
                 }
                 AnalyticsTable::Costs => {
-                    let group: CostGroup =
-                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let group: CostGroup = grouping(group);
                     let report = lux
                         .analytics_costs(project, &all, group, Some(1000))
                         .await
@@ -261,8 +265,7 @@ async fn analytics_tables_export_the_reports(lux: &Lux) {
                     })
                     .collect(),
                 AnalyticsTable::BiasRates => {
-                    let group: BiasGroup =
-                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let group: BiasGroup = grouping(group);
                     let report = lux
                         .analytics_bias_rates(project, &all, group)
                         .await
@@ -281,8 +284,7 @@ async fn analytics_tables_export_the_reports(lux: &Lux) {
                         .collect()
                 }
                 AnalyticsTable::Monitor => {
-                    let group: MonitorGroup =
-                        serde_json::from_value(Value::from(group.unwrap())).unwrap();
+                    let group: MonitorGroup = grouping(group);
                     let report = lux.analytics_monitor(project, &all, group).await.unwrap();
                     report
                         .rows

@@ -230,10 +230,11 @@ impl Lux {
 
     /// The installed versions of one plugin, oldest first.
     pub async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>> {
+        let name = lookup_name(name)?;
         let found = fetch(
             self.db(),
             versions()
-                .filter(plugin::Column::Name.eq(name.trim()))
+                .filter(plugin::Column::Name.eq(name))
                 .order_by_asc(plugin::Column::CreatedAt)
                 .order_by_asc(plugin::Column::Version),
         )
@@ -290,7 +291,7 @@ impl Lux {
         name: &str,
         update: &PluginUpdate,
     ) -> Result<Vec<PluginVersion>> {
-        let name = name.trim();
+        let name = lookup_name(name)?;
         let tx = self.begin_write().await?;
         let existing = fetch(&tx, versions().filter(plugin::Column::Name.eq(name))).await?;
         if existing.is_empty() {
@@ -342,7 +343,7 @@ impl Lux {
     /// active version goes, the newest remaining one becomes active. Returns how many were removed.
     #[instrument(skip_all, fields(plugin = %name))]
     pub async fn remove_plugin(&self, name: &str, version: Option<&str>) -> Result<u64> {
-        let name = name.trim();
+        let name = lookup_name(name)?;
         let tx = self.begin_write().await?;
         let existing = fetch(&tx, versions().filter(plugin::Column::Name.eq(name))).await?;
         let doomed: Vec<&PluginVersion> = existing
@@ -491,6 +492,14 @@ impl Lux {
         project: ProjectId,
         query: &PatternListQuery,
     ) -> Result<Vec<StoredPattern>> {
+        let limit = limit(query.limit, DEFAULT_RUN_LIMIT * 2)?;
+        let keys = [&query.miner, &query.kind];
+        if keys
+            .iter()
+            .any(|key| key.as_deref().is_some_and(|key| !could_be_stored(key)))
+        {
+            return Ok(Vec::new());
+        }
         let mut select = pattern::Entity::find().filter(pattern::Column::ProjectId.eq(project.0));
         if let Some(miner) = &query.miner {
             select = select.filter(pattern::Column::Miner.eq(miner.trim()));
@@ -503,12 +512,23 @@ impl Lux {
             .order_by_desc(pattern::Column::Support)
             .order_by_desc(pattern::Column::Score)
             .order_by_asc(pattern::Column::Id)
-            .limit(limit(query.limit, DEFAULT_RUN_LIMIT * 2)?)
+            .limit(limit)
             .all(self.db())
             .await?
             .into_iter()
             .map(pattern_from_row)
             .collect()
+    }
+}
+
+/// A caller-given plugin name as stored names are kept (trimmed). A name with NUL is never stored
+/// (and PostgreSQL refuses it even in a query), so it is simply not found.
+fn lookup_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if could_be_stored(name) {
+        Ok(name)
+    } else {
+        Err(Error::not_found("plugin", name.escape_default()))
     }
 }
 
