@@ -175,6 +175,16 @@ impl Lux {
         Ok(self.db().query_all_raw(sql.statement()).await?)
     }
 
+    /// [`Lux::rows`] when `wanted`, else none: for a read joined with others that only some
+    /// groupings need.
+    async fn rows_if(&self, wanted: bool, sql: &Sql) -> Result<Vec<QueryResult>> {
+        if wanted {
+            self.rows(sql).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     fn sql(&self) -> Sql {
         Sql::new(self.db().get_database_backend())
     }
@@ -376,12 +386,7 @@ impl Lux {
             .push(" FROM");
         push_units(&mut total_sql, Units::Calls, project, filter, false);
         let (group_rows, total_rows) = tokio::try_join!(
-            async {
-                match group_by {
-                    CostGroup::Project => Ok(Vec::new()),
-                    _ => self.rows(&sql).await,
-                }
-            },
+            self.rows_if(group_by != CostGroup::Project, &sql),
             self.rows(&total_sql)
         )?;
         let mut rows = Vec::new();
@@ -603,15 +608,8 @@ impl Lux {
         let mut sql = self.sql();
         sql.push("SELECT ").push(counts);
         push_units(&mut sql, Units::Days, project, filter, false);
-        let (per_key_rows, total_rows) = tokio::try_join!(
-            async {
-                match key {
-                    Some(_) => self.rows(&per_key_sql).await,
-                    None => Ok(Vec::new()),
-                }
-            },
-            self.rows(&sql)
-        )?;
+        let (per_key_rows, total_rows) =
+            tokio::try_join!(self.rows_if(key.is_some(), &per_key_sql), self.rows(&sql))?;
         for row in per_key_rows {
             denominators
                 .per_key
@@ -665,12 +663,7 @@ impl Lux {
         let signals = self.signal_counts(project, filter, Units::Findings, key);
         let (denominators, signal_rows) = tokio::try_join!(
             self.activity(project, filter, Units::Findings, per_group.then_some(key)),
-            async {
-                match per_group {
-                    true => Ok(Vec::new()),
-                    false => self.rows(&signals).await,
-                }
-            }
+            self.rows_if(!per_group, &signals)
         )?;
 
         let mut rows = Vec::new();
@@ -738,13 +731,11 @@ impl Lux {
         push_units(&mut sql, Units::Alerts, project, filter, false);
         sql.push(" GROUP BY ").push(key).push(", u.severity");
         let signals = self.signal_counts(project, filter, Units::Alerts, key);
-        let (denominators, severity_rows, signal_rows) =
-            tokio::try_join!(denominators, self.rows(&sql), async {
-                match per_group {
-                    true => Ok(Vec::new()),
-                    false => self.rows(&signals).await,
-                }
-            })?;
+        let (denominators, severity_rows, signal_rows) = tokio::try_join!(
+            denominators,
+            self.rows(&sql),
+            self.rows_if(!per_group, &signals)
+        )?;
 
         let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
         for row in severity_rows {
