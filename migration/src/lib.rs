@@ -13,6 +13,7 @@ mod m20261126_000008_create_search;
 mod m20261126_000009_create_analytics_daily;
 mod m20261126_000010_create_plugins;
 mod m20261127_000011_create_analytics_sessions;
+mod m20261127_000012_create_analytics_report_indexes;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_create_analytics_daily::Migration),
             Box::new(m20261126_000010_create_plugins::Migration),
             Box::new(m20261127_000011_create_analytics_sessions::Migration),
+            Box::new(m20261127_000012_create_analytics_report_indexes::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lux_core::bulk::{BulkOptions, BulkSummary};
-use lux_core::store::{create_postgres_database, drop_postgres_database};
+use lux_core::store::{create_postgres_database, drop_postgres_database, ensure_postgres_database};
 use lux_core::{DatabaseOptions, Lux, PageRequest, SessionFilter};
 use uuid::Uuid;
 
@@ -32,6 +32,11 @@ pub(crate) struct AnalyticsArgs {
     /// Also run on a scratch database created (and dropped) on this PostgreSQL server.
     #[arg(long, env = "LUX_BENCH_POSTGRES_URL")]
     postgres: Option<String>,
+    /// With `--postgres`: keep the history in this database on that server instead of a scratch
+    /// one (created when missing, reused when it holds sessions, never dropped), as
+    /// `--sqlite-file` does for SQLite.
+    #[arg(long, value_name = "NAME", requires = "postgres")]
+    postgres_database: Option<String>,
     /// Skip SQLite (with `--postgres`, measure PostgreSQL only).
     #[arg(long)]
     no_sqlite: bool,
@@ -78,6 +83,12 @@ async fn fill(lux: &Lux, args: &AnalyticsArgs) -> anyhow::Result<BulkSummary> {
         })
         .await?;
     bar.finish_and_clear();
+    if lux.backend() == lux_core::Backend::Postgres {
+        // What autovacuum does within minutes of a bulk load: the dead versions left by a million
+        // rollup updates cleared and fresh statistics for the planner. Measuring before it would
+        // measure a state a running server does not stay in.
+        sea_orm::ConnectionTrait::execute_unprepared(lux.db(), "VACUUM (ANALYZE)").await?;
+    }
     Ok(summary)
 }
 
@@ -364,12 +375,17 @@ pub(crate) async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
         run_backend("sqlite", &url, &import_url, &args).await?;
     }
     if let Some(server) = &args.postgres {
-        let name = format!("lux_bench_{}", Uuid::now_v7().simple());
-        let import_name = format!("{name}_import");
-        let url = create_postgres_database(server, &name).await?;
+        let scratch = format!("lux_bench_{}", Uuid::now_v7().simple());
+        let import_name = format!("{scratch}_import");
+        let url = match &args.postgres_database {
+            Some(kept) => ensure_postgres_database(server, kept).await?,
+            None => create_postgres_database(server, &scratch).await?,
+        };
         let import_url = create_postgres_database(server, &import_name).await?;
         let result = run_backend("postgres", &url, &import_url, &args).await;
-        drop_postgres_database(server, &name).await?;
+        if args.postgres_database.is_none() {
+            drop_postgres_database(server, &scratch).await?;
+        }
         drop_postgres_database(server, &import_name).await?;
         result?;
     }

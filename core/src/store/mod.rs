@@ -10,7 +10,7 @@ use lux_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 pub(crate) use convert::*;
@@ -125,6 +125,10 @@ async fn connect_with_foreign_keys(
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
             .foreign_keys(foreign_keys)
+            // Savepoint journals (a batch or an import chunk written item by item) and the
+            // reports' grouping and distinct-counting b-trees stay in memory instead of going
+            // through a temporary file.
+            .pragma("temp_store", "memory")
     });
     Database::connect(connect).await.map_err(Error::Storage)
 }
@@ -165,6 +169,25 @@ pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<St
         .await?;
     admin.close().await?;
     Ok(with_database(server_url, &name))
+}
+
+/// The URL of database `name` on the PostgreSQL server at `server_url`, creating it first when the
+/// server has none of that name: for a history kept between benchmark runs.
+pub async fn ensure_postgres_database(server_url: &str, name: &str) -> Result<String> {
+    let name = crate::domain::identifier("database name", name)?;
+    let admin = Database::connect(server_url).await?;
+    let found = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await?;
+    admin.close().await?;
+    match found {
+        Some(_) => Ok(with_database(server_url, &name)),
+        None => create_postgres_database(server_url, &name).await,
+    }
 }
 
 /// Drops a scratch database made by [`create_postgres_database`], even while others are connected to it.

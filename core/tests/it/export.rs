@@ -338,6 +338,77 @@ async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
     target.cleanup().await;
 }
 
+/// A record only the database refuses (a second step under a taken step number passes every
+/// check before the insert) fails alone, even though the chunk was first tried in one piece: the
+/// records around it are stored, and only once.
+async fn a_record_the_database_refuses_fails_alone(lux: &Lux) {
+    let (project, _session, reference) = session(lux, "refused_test").await;
+    for content in ["first", "second"] {
+        lux.append_step(project, &reference, thought(content))
+            .await
+            .unwrap();
+    }
+    let jsonl = export_bytes(
+        lux,
+        project,
+        ExportDataset::All,
+        ExportFormat::Jsonl,
+        ExportFilter::default(),
+    )
+    .await;
+    let mut lines: Vec<String> = std::str::from_utf8(&jsonl)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let first_step = lines
+        .iter()
+        .position(|line| line.contains(r#""kind":"step""#))
+        .unwrap();
+    let mut taken: serde_json::Value = serde_json::from_str(&lines[first_step]).unwrap();
+    taken["id"] = serde_json::json!(uuid::Uuid::now_v7());
+    taken["content"] = serde_json::json!("same number, other step");
+    lines.insert(first_step + 1, taken.to_string());
+    let file = lines.join("\n");
+
+    let target = fresh_like(lux).await;
+    let target_project = target.lux.default_project();
+    let report = target
+        .lux
+        .import_bytes(target_project, file.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1, "{report:#?}");
+    assert_eq!(report.errors[0].line, first_step as u64 + 2, "{report:#?}");
+    assert_eq!(report.errors[0].kind.as_deref(), Some("step"));
+    assert_eq!(report.created as usize, lines.len() - 1, "{report:#?}");
+    let steps = target
+        .lux
+        .all_steps(target_project, &reference)
+        .await
+        .unwrap();
+    let contents: Vec<&str> = steps.iter().map(|step| step.content.as_str()).collect();
+    assert_eq!(contents, ["first", "second"]);
+    // Imported again, everything is already there and nothing doubles.
+    let again = target
+        .lux
+        .import_bytes(target_project, file.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(again.created, 0, "{again:#?}");
+    assert_eq!(again.failed, 1, "{again:#?}");
+    assert_eq!(
+        target
+            .lux
+            .all_steps(target_project, &reference)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    target.cleanup().await;
+}
+
 async fn csv_parses_back_with_header_and_rows(lux: &Lux) {
     demo(lux).await;
     let (project, _session, reference) = session(lux, "csv_test").await;
@@ -500,6 +571,7 @@ storage_tests!(
     export_import_export_is_byte_identical,
     reimport_changes_nothing,
     corrupt_lines_are_reported_and_the_rest_applied,
+    a_record_the_database_refuses_fails_alone,
     csv_parses_back_with_header_and_rows,
     large_exports_stream_in_bounded_chunks,
 );
