@@ -220,9 +220,10 @@ async fn reimport_changes_nothing(lux: &Lux) {
     assert!(after == jsonl, "a re-import changed the data");
 }
 
-async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
-    let (project, _session, reference) = session(lux, "corrupt_test").await;
-    for content in ["first", "second", "third"] {
+/// A new session of `tool` with a step per content, and the lines of the project's JSONL export.
+async fn exported_session(lux: &Lux, tool: &str, contents: &[&str]) -> (SessionRef, Vec<String>) {
+    let (project, _session, reference) = session(lux, tool).await;
+    for content in contents {
         lux.append_step(project, &reference, thought(content))
             .await
             .unwrap();
@@ -235,11 +236,17 @@ async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
         ExportFilter::default(),
     )
     .await;
-    let mut lines: Vec<String> = std::str::from_utf8(&jsonl)
+    let lines = std::str::from_utf8(&jsonl)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
+    (reference, lines)
+}
+
+async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
+    let (reference, mut lines) =
+        exported_session(lux, "corrupt_test", &["first", "second", "third"]).await;
     let step_lines: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains(r#""kind":"step""#))
         .collect();
@@ -342,25 +349,7 @@ async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
 /// check before the insert) fails alone, even though the chunk was first tried in one piece: the
 /// records around it are stored, and only once.
 async fn a_record_the_database_refuses_fails_alone(lux: &Lux) {
-    let (project, _session, reference) = session(lux, "refused_test").await;
-    for content in ["first", "second"] {
-        lux.append_step(project, &reference, thought(content))
-            .await
-            .unwrap();
-    }
-    let jsonl = export_bytes(
-        lux,
-        project,
-        ExportDataset::All,
-        ExportFormat::Jsonl,
-        ExportFilter::default(),
-    )
-    .await;
-    let mut lines: Vec<String> = std::str::from_utf8(&jsonl)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let (reference, mut lines) = exported_session(lux, "refused_test", &["first", "second"]).await;
     let first_step = lines
         .iter()
         .position(|line| line.contains(r#""kind":"step""#))
