@@ -66,31 +66,36 @@ const INDEXES: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// Runs each statement on SQLite; nothing on PostgreSQL (see above).
+async fn on_sqlite(
+    manager: &SchemaManager<'_>,
+    statements: impl Iterator<Item = String>,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    for statement in statements {
+        manager
+            .get_connection()
+            .execute_unprepared(&statement)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
-        }
-        for (name, table, columns) in INDEXES {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({columns})"))
-                .await?;
-        }
-        Ok(())
+        let create = INDEXES
+            .iter()
+            .map(|(name, table, columns)| format!("CREATE INDEX {name} ON {table} ({columns})"));
+        on_sqlite(manager, create).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
-        }
-        for (name, _, _) in INDEXES {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
-                .await?;
-        }
-        Ok(())
+        let drop = INDEXES
+            .iter()
+            .map(|(name, _, _)| format!("DROP INDEX IF EXISTS {name}"));
+        on_sqlite(manager, drop).await
     }
 }

@@ -8,8 +8,8 @@ use lux_core::services::export::ExportEncoder;
 use lux_core::services::ingest::{IngestOptions, IngestRecord};
 use lux_core::testing::TestDb;
 use lux_core::{
-    AnalyticsFilter, Backend, CostGroup, ExportDataset, ExportFilter, ExportFormat, Lux, NewStep,
-    PageRequest, ProjectId, SessionFilter, SessionRef, storage_tests,
+    AnalyticsFilter, Backend, CostGroup, ExportDataset, ExportFilter, ExportFormat, ImportReport,
+    Lux, NewStep, PageRequest, ProjectId, SessionFilter, SessionRef, storage_tests,
 };
 
 use crate::support::{new_session, session, thought};
@@ -244,6 +244,17 @@ async fn exported_session(lux: &Lux, tool: &str, contents: &[&str]) -> (SessionR
     (reference, lines)
 }
 
+/// `file` imported into a fresh database of `lux`'s backend, and the import's report.
+async fn import_into_fresh(lux: &Lux, file: &str) -> (TestDb, ImportReport) {
+    let target = fresh_like(lux).await;
+    let report = target
+        .lux
+        .import_bytes(target.lux.default_project(), file.as_bytes())
+        .await
+        .unwrap();
+    (target, report)
+}
+
 async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
     let (reference, mut lines) =
         exported_session(lux, "corrupt_test", &["first", "second", "third"]).await;
@@ -272,13 +283,8 @@ async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
     lines.push(bad_session.to_string());
     let file = lines.join("\n");
 
-    let target = fresh_like(lux).await;
+    let (target, report) = import_into_fresh(lux, &file).await;
     let target_project = target.lux.default_project();
-    let report = target
-        .lux
-        .import_bytes(target_project, file.as_bytes())
-        .await
-        .unwrap();
     let errors: Vec<(u64, Option<&str>, &str)> = report
         .errors
         .iter()
@@ -360,13 +366,8 @@ async fn a_record_the_database_refuses_fails_alone(lux: &Lux) {
     lines.insert(first_step + 1, taken.to_string());
     let file = lines.join("\n");
 
-    let target = fresh_like(lux).await;
+    let (target, report) = import_into_fresh(lux, &file).await;
     let target_project = target.lux.default_project();
-    let report = target
-        .lux
-        .import_bytes(target_project, file.as_bytes())
-        .await
-        .unwrap();
     assert_eq!(report.failed, 1, "{report:#?}");
     assert_eq!(report.errors[0].line, first_step as u64 + 2, "{report:#?}");
     assert_eq!(report.errors[0].kind.as_deref(), Some("step"));
