@@ -89,6 +89,8 @@ async fn fill(lux: &Lux, args: &AnalyticsArgs) -> anyhow::Result<BulkSummary> {
         // measure a state a running server does not stay in.
         sea_orm::ConnectionTrait::execute_unprepared(lux.db(), "VACUUM (ANALYZE)").await?;
     }
+    // What a server does at its next start or within the hour on SQLite.
+    lux.refresh_planner_statistics().await?;
     Ok(summary)
 }
 
@@ -193,6 +195,9 @@ async fn run_backend(
         "/api/v1/analytics/bias-rates?group_by=model".to_owned(),
         "/api/v1/analytics/monitor?group_by=kind".to_owned(),
         "/api/v1/analytics/recommendations".to_owned(),
+        // The dashboard's analytics page: the overview and four reports, rendered.
+        "/analytics".to_owned(),
+        "/analytics?range=30d".to_owned(),
         "/api/v1/export/analytics_overview?format=csv".to_owned(),
         "/api/v1/export/analytics_costs?group_by=session&format=csv".to_owned(),
         format!("/api/v1/sessions/{a}/summary"),
@@ -235,11 +240,14 @@ async fn run_backend(
 }
 
 fn shorten(path: &str) -> String {
-    let path = path.trim_start_matches("/api/v1");
+    let path = match path.strip_prefix("/api/v1") {
+        Some(rest) => rest.to_owned(),
+        None => format!("page {path}"),
+    };
     if path.chars().count() > 57 {
         path.chars().take(56).collect::<String>() + "…"
     } else {
-        path.to_owned()
+        path
     }
 }
 

@@ -65,6 +65,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     progress.finish_and_clear();
+    // A large import can grow the tables tenfold: the next reader plans with fresh statistics.
+    if let Err(error) = lux.refresh_planner_statistics().await {
+        tracing::warn!(%error, "could not refresh SQLite's planner statistics");
+    }
     print_report(&report, "line")
 }
 

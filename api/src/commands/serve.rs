@@ -38,13 +38,28 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
             super::demo::DEFAULT_SEED,
         )
         .await?;
+        lux.refresh_planner_statistics().await?;
         tracing::info!(created_sessions = summary.sessions, "demo data ready");
     }
     tracing::info!(database = %redact(&global.database_url()), "database open");
+    tokio::spawn(refresh_planner_statistics_hourly(lux.clone()));
     let policy = AuthPolicy::new(loopback);
     serve(
         acceptor,
         AppState::with_max_in_flight(lux, policy, args.max_in_flight),
     )
     .await
+}
+
+/// SQLite's planner statistics follow the data as a long-running server's tables grow (see
+/// `Lux::refresh_planner_statistics`; opening the database just took them).
+async fn refresh_planner_statistics_hourly(lux: lux_core::Lux) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    hourly.tick().await;
+    loop {
+        hourly.tick().await;
+        if let Err(error) = lux.refresh_planner_statistics().await {
+            tracing::warn!(%error, "could not refresh SQLite's planner statistics");
+        }
+    }
 }

@@ -58,7 +58,14 @@ pub(crate) async fn page(
         user_id: None,
     };
     let lux = &state.lux;
-    let overview = lux.analytics_overview(caller.project, &filter).await?;
+    // One round of concurrent reads; on an empty range the reports beyond the overview are
+    // cheap and unused.
+    let (overview, bias, models, monitor) = tokio::try_join!(
+        lux.analytics_overview(caller.project, &filter),
+        lux.analytics_bias_rates(caller.project, &filter, BiasGroup::BiasType),
+        lux.analytics_models(caller.project, &filter),
+        lux.analytics_monitor(caller.project, &filter, MonitorGroup::Kind),
+    )?;
     let body = if overview.totals.steps == 0 && overview.totals.model_calls == 0 {
         html! {
             section.empty {
@@ -67,15 +74,8 @@ pub(crate) async fn page(
             }
         }
     } else {
-        let bias = lux
-            .analytics_bias_rates(caller.project, &filter, BiasGroup::BiasType)
-            .await?;
-        let models = lux.analytics_models(caller.project, &filter).await?;
-        let monitor = lux
-            .analytics_monitor(caller.project, &filter, MonitorGroup::Kind)
-            .await?;
         let recommendations = lux
-            .analytics_recommendations(caller.project, &filter)
+            .analytics_recommendations_from(caller.project, &filter, &models)
             .await?;
         let totals = &overview.totals;
         let days: Vec<String> = overview

@@ -79,6 +79,22 @@ pub struct ActivityCounts {
     pub alerts: i64,
 }
 
+impl ActivityCounts {
+    /// Adds `other`'s counts: periods that do not overlap add up to their union.
+    pub fn add(&mut self, other: &ActivityCounts) {
+        self.sessions += other.sessions;
+        self.steps += other.steps;
+        self.model_calls += other.model_calls;
+        self.tokens.input += other.tokens.input;
+        self.tokens.output += other.tokens.output;
+        self.tokens.cached_input += other.tokens.cached_input;
+        self.tokens.reasoning += other.tokens.reasoning;
+        self.cost = NanoUsd(self.cost.0.saturating_add(other.cost.0));
+        self.findings += other.findings;
+        self.alerts += other.alerts;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DailyActivity {
     /// The UTC day.

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::NaiveDate;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QueryResult, Statement, Value,
@@ -29,7 +29,7 @@ use crate::store::{Lux, PriceTable};
 
 mod units;
 
-use units::{Units, push_latencies, push_units};
+use units::{Units, midnight, push_latencies, push_units, span};
 
 /// Most groups a cost report returns.
 pub const MAX_REPORT_ROWS: u32 = 1000;
@@ -153,16 +153,12 @@ fn confidence_text(confidence: Option<f64>) -> String {
     confidence.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"))
 }
 
-/// Whether `analytics_daily` answers the overview exactly: it keys activity by day, tool and user
-/// only, so the time bounds must fall on UTC midnights and no model may be asked for (a model
-/// matches a session's main model or any of its calls, which no daily row can tell).
-fn rollup_serves(filter: &AnalyticsFilter) -> bool {
-    let midnight = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at.time() == NaiveTime::MIN);
-    filter.model.is_none()
-        // `''` is the rollup's key for sessions without a user.
-        && filter.user_id.as_deref() != Some("")
-        && midnight(filter.since)
-        && midnight(filter.until)
+/// Whether `analytics_daily` answers the overview's whole UTC days: it keys activity by day, tool
+/// and user only, so no model may be asked for (a model matches a session's main model or any of
+/// its calls, which no daily row can tell).
+fn daily_rollup_serves(filter: &AnalyticsFilter) -> bool {
+    // `''` is the rollup's key for sessions without a user.
+    filter.model.is_none() && filter.user_id.as_deref() != Some("")
 }
 
 /// Nearest-rank position of percentile `p` among `n` sorted values (1-based): `ceil(p * n / 100)`.
@@ -197,23 +193,14 @@ impl Lux {
         filter: &AnalyticsFilter,
     ) -> Result<Overview> {
         filter.check()?;
-        let days = if rollup_serves(filter) {
-            self.daily_rollup(project, filter).await?
+        let days = if daily_rollup_serves(filter) {
+            self.daily_rollup_with_edges(project, filter).await?
         } else {
             self.daily_units(project, filter).await?
         };
         let mut totals = ActivityCounts::default();
         for counts in days.values() {
-            totals.sessions += counts.sessions;
-            totals.steps += counts.steps;
-            totals.model_calls += counts.model_calls;
-            totals.tokens.input += counts.tokens.input;
-            totals.tokens.output += counts.tokens.output;
-            totals.tokens.cached_input += counts.tokens.cached_input;
-            totals.tokens.reasoning += counts.tokens.reasoning;
-            totals.cost = NanoUsd(totals.cost.0.saturating_add(counts.cost.0));
-            totals.findings += counts.findings;
-            totals.alerts += counts.alerts;
+            totals.add(counts);
         }
         Ok(Overview {
             totals,
@@ -224,7 +211,46 @@ impl Lux {
         })
     }
 
-    /// The overview's days read from `analytics_daily` (migration 9), kept by triggers.
+    /// The overview's whole UTC days from `analytics_daily` and its partial days at the edges
+    /// from raw rows, read concurrently; the parts never share a day.
+    async fn daily_rollup_with_edges(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+    ) -> Result<BTreeMap<NaiveDate, ActivityCounts>> {
+        let span = span(filter);
+        let part = |since, until| AnalyticsFilter {
+            since,
+            until,
+            ..filter.clone()
+        };
+        let whole = span
+            .days
+            .map(|(from, to)| part(from.map(midnight), to.map(midnight)));
+        let edges: Vec<AnalyticsFilter> = span
+            .edges
+            .iter()
+            .map(|&(from, to)| part(Some(from), Some(to)))
+            .collect();
+        let whole = async {
+            match &whole {
+                Some(whole) => self.daily_rollup(project, whole).await,
+                None => Ok(BTreeMap::new()),
+            }
+        };
+        let edges =
+            futures::future::try_join_all(edges.iter().map(|edge| self.daily_units(project, edge)));
+        let (mut days, edges) = tokio::try_join!(whole, edges)?;
+        for edge in edges {
+            for (day, counts) in edge {
+                days.entry(day).or_default().add(&counts);
+            }
+        }
+        Ok(days)
+    }
+
+    /// The overview's days read from `analytics_daily` (migration 9), kept by triggers; the
+    /// filter's bounds must be UTC midnights.
     async fn daily_rollup(
         &self,
         project: ProjectId,
@@ -604,10 +630,32 @@ impl Lux {
             push_units(&mut per_key_sql, Units::Days, project, filter, false);
             per_key_sql.push(" GROUP BY ").push(key);
         }
-        // A session active on several days counts once in the total.
+        // The total folds each session's units into one row first (a session active on several
+        // days counts once) and counts sessions by summing 0/1 flags: grouping by session reads
+        // the units in an index's order, where each `COUNT(DISTINCT …)` would build a b-tree of
+        // every session (measured on SQLite at a million steps: 25–35 % less time). Per group, the
+        // distinct sets are small and the plain counts are the faster form.
+        let per_session = if events == Units::Findings {
+            "CAST(SUM(u.steps) AS BIGINT) AS n, \
+             MAX(CASE WHEN u.steps > 0 OR u.findings > 0 THEN 1 ELSE 0 END) AS active, \
+             CAST(SUM(u.findings) AS BIGINT) AS ne, \
+             MAX(CASE WHEN u.findings > 0 THEN 1 ELSE 0 END) AS hit FROM"
+        } else {
+            "CAST(SUM(u.steps) AS BIGINT) AS n, \
+             MAX(CASE WHEN u.steps > 0 OR u.alerts > 0 THEN 1 ELSE 0 END) AS active, \
+             CAST(SUM(u.alerts) AS BIGINT) AS ne, \
+             MAX(CASE WHEN u.alerts > 0 THEN 1 ELSE 0 END) AS hit FROM"
+        };
         let mut sql = self.sql();
-        sql.push("SELECT ").push(counts);
+        sql.push(
+            "SELECT CAST(COALESCE(SUM(p.n), 0) AS BIGINT) AS n, \
+             CAST(COALESCE(SUM(p.active), 0) AS BIGINT) AS ns, \
+             CAST(COALESCE(SUM(p.ne), 0) AS BIGINT) AS ne, \
+             CAST(COALESCE(SUM(p.hit), 0) AS BIGINT) AS nes FROM (SELECT ",
+        )
+        .push(per_session);
         push_units(&mut sql, Units::Days, project, filter, false);
+        sql.push(" GROUP BY u.session_id) p");
         let (per_key_rows, total_rows) =
             tokio::try_join!(self.rows_if(key.is_some(), &per_key_sql), self.rows(&sql))?;
         for row in per_key_rows {
@@ -827,6 +875,32 @@ impl Lux {
         filter: &AnalyticsFilter,
     ) -> Result<RecommendationReport> {
         filter.check()?;
+        self.recommend(project, filter, self.analytics_models(project, filter))
+            .await
+    }
+
+    /// [`Lux::analytics_recommendations`] from `models`, the [`Lux::analytics_models`] report of
+    /// the same project and filter already in hand: a page showing both reads the models, most
+    /// of the work, once.
+    #[instrument(skip_all, fields(project = %project))]
+    pub async fn analytics_recommendations_from(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        models: &[ModelStats],
+    ) -> Result<RecommendationReport> {
+        filter.check()?;
+        self.recommend(project, filter, async { Ok(models.to_vec()) })
+            .await
+    }
+
+    /// The advice, with the models report read concurrently with the rest.
+    async fn recommend(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        models: impl Future<Output = Result<Vec<ModelStats>>>,
+    ) -> Result<RecommendationReport> {
         let now = self.now();
         let period_end = filter.until.map_or(now, |until| until.min(now));
         let mut first_day_sql = self.sql();
@@ -839,7 +913,7 @@ impl Lux {
         push_units(&mut providers_sql, Units::Calls, project, filter, false);
         providers_sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
         let (models, first_day_rows, provider_rows, prices) = tokio::try_join!(
-            self.analytics_models(project, filter),
+            models,
             self.rows(&first_day_sql),
             self.rows(&providers_sql),
             self.list_prices()

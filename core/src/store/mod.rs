@@ -280,7 +280,29 @@ impl Lux {
         };
         lux.default_project = lux.ensure_default_project().await?;
         lux.seed_shipped_prices().await?;
+        if let Err(error) = lux.refresh_planner_statistics().await {
+            // A read-only file, or a writer holding the lock past the busy timeout: the queries
+            // still run, on plans chosen without statistics.
+            tracing::warn!(%error, "could not refresh SQLite's planner statistics");
+        }
         Ok(lux)
+    }
+
+    /// Has SQLite take planner statistics (`ANALYZE`, sampled) of every table that has none yet or
+    /// has grown or shrunk tenfold since they were taken; a no-op otherwise, and on PostgreSQL,
+    /// whose autovacuum keeps its own. Without statistics SQLite's planner guesses, and at a
+    /// million steps it guessed wrong for the analytics' partial-day reads (every step of the
+    /// project walked instead of those of the day's sessions: 203 ms instead of 115 ms p95).
+    /// Run at open, after bulk writes (imports, benchmark fills) and hourly by `lux serve`.
+    pub async fn refresh_planner_statistics(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            // 0x10002: analyze where worthwhile, checking every table, not only those this
+            // connection has queried.
+            self.db
+                .execute_unprepared("PRAGMA optimize=0x10002")
+                .await?;
+        }
+        Ok(())
     }
 
     /// A handle on no database, for code that needs `Lux`'s type but never its data (printing the

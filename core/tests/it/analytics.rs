@@ -982,6 +982,14 @@ async fn recommendations_from_crafted_usage(lux: &Lux) {
         .unwrap();
     assert_eq!(report.period_start, Some(since));
     assert_eq!(report.period_end, until);
+    // The dashboard hands over the models report it already read: same advice.
+    let models = lux.analytics_models(project, &filter).await.unwrap();
+    assert_eq!(
+        lux.analytics_recommendations_from(project, &filter, &models)
+            .await
+            .unwrap(),
+        report
+    );
 
     // What acme-big's 15 calls cost, and what the same tokens cost at acme-small's price.
     let call = TokenUsage {
@@ -1425,4 +1433,56 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     for filter in all_filters(&raw) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
+}
+
+/// Rows SQLite's planner statistics last counted in `steps` (none before they were taken).
+async fn steps_in_statistics(lux: &Lux) -> Option<i64> {
+    let row = lux
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'steps' AND idx = 'idx_steps_session_id_step_number'",
+        ))
+        .await
+        .ok()??;
+    let stat: String = row.try_get("", "stat").unwrap();
+    stat.split(' ').next()?.parse().ok()
+}
+
+/// SQLite plans the reports with statistics of the data it holds: taken when a file with data is
+/// opened, and taken again on request once a table has grown tenfold.
+#[tokio::test]
+async fn sqlite_planner_statistics_follow_the_data() {
+    let db = lux_core::testing::TestDb::sqlite().await;
+    assert_eq!(
+        steps_in_statistics(&db.lux).await,
+        None,
+        "nothing to count yet"
+    );
+    let project = db.lux.default_project();
+    let small = lux_core::bulk::BulkOptions {
+        sessions: 5,
+        steps: 100,
+        days: 3,
+        seed: 1,
+    };
+    db.lux.fill_bulk(project, &small, |_| {}).await.unwrap();
+
+    let reopened = Lux::open(DatabaseOptions::new(&db.url)).await.unwrap();
+    assert_eq!(steps_in_statistics(&reopened).await, Some(100));
+
+    let large = lux_core::bulk::BulkOptions {
+        sessions: 50,
+        steps: 1_500,
+        days: 3,
+        seed: 2,
+    };
+    reopened.fill_bulk(project, &large, |_| {}).await.unwrap();
+    assert_eq!(
+        steps_in_statistics(&reopened).await,
+        Some(100),
+        "until asked"
+    );
+    reopened.refresh_planner_statistics().await.unwrap();
+    assert_eq!(steps_in_statistics(&reopened).await, Some(1_600));
 }

@@ -7,8 +7,10 @@ use lux_plugins::{LoadError, PluginError, WasmDetector};
 
 use crate::support::{host, step, wasm};
 
-/// Wall-clock slack over a limit: debug builds on a loaded 2-core machine.
-const SLACK: Duration = Duration::from_millis(1500);
+/// Wall-clock slack over a limit. These bounds tell "stopped by the limit" from "ran on" (an
+/// endless loop, a 30 s sleep), not how fast a stop is, so they leave room for debug builds on a
+/// 2-core machine busy with other builds.
+const SLACK: Duration = Duration::from_secs(5);
 
 /// After any hostile call, a good plugin on the same host still answers correctly.
 async fn good_plugin_still_works() {
@@ -309,18 +311,13 @@ async fn huge_tables_are_refused_not_allocated() {
         ("many", table_component(&many_tables, "")),
     ];
     for (how, component) in guests {
-        let started = Instant::now();
-        let refused = host().load(&component).await;
-        let elapsed = started.elapsed();
-        // Refused inside the first call (metadata()) as the table limit it hit.
-        match refused {
+        // Refused inside the first call (metadata()) as the table limit it hit: the store's
+        // limiter answers before wasmtime allocates the table. (Not timed: loading compiles the
+        // component, whose time says nothing about the refusal.)
+        match host().load(&component).await {
             Err(LoadError::Metadata(PluginError::TableLimit { max_tables: 64, .. })) => {}
             other => panic!("{how}: expected a table refusal at load, got {other:?}"),
         }
-        assert!(
-            elapsed < host().limits().call_timeout + SLACK,
-            "{how}: {elapsed:?}"
-        );
     }
     good_plugin_still_works().await;
 }

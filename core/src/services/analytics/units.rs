@@ -33,7 +33,7 @@ pub(super) struct Span {
     pub(super) edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
+pub(super) fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::MIN).and_utc()
 }
 
