@@ -630,32 +630,38 @@ impl Lux {
             push_units(&mut per_key_sql, Units::Days, project, filter, false);
             per_key_sql.push(" GROUP BY ").push(key);
         }
-        // The total folds each session's units into one row first (a session active on several
-        // days counts once) and counts sessions by summing 0/1 flags: grouping by session reads
-        // the units in an index's order, where each `COUNT(DISTINCT …)` would build a b-tree of
-        // every session (measured on SQLite at a million steps: 25–35 % less time). Per group, the
-        // distinct sets are small and the plain counts are the faster form.
-        let per_session = if events == Units::Findings {
-            "CAST(SUM(u.steps) AS BIGINT) AS n, \
-             MAX(CASE WHEN u.steps > 0 OR u.findings > 0 THEN 1 ELSE 0 END) AS active, \
-             CAST(SUM(u.findings) AS BIGINT) AS ne, \
-             MAX(CASE WHEN u.findings > 0 THEN 1 ELSE 0 END) AS hit FROM"
-        } else {
-            "CAST(SUM(u.steps) AS BIGINT) AS n, \
-             MAX(CASE WHEN u.steps > 0 OR u.alerts > 0 THEN 1 ELSE 0 END) AS active, \
-             CAST(SUM(u.alerts) AS BIGINT) AS ne, \
-             MAX(CASE WHEN u.alerts > 0 THEN 1 ELSE 0 END) AS hit FROM"
-        };
+        // A session active on several days counts once in the total. On SQLite the total folds
+        // each session's units into one row first and counts sessions by summing 0/1 flags:
+        // grouping by session reads the units in an index's order, where each `COUNT(DISTINCT …)`
+        // builds a b-tree of every session (measured at a million steps: 25–35 % less time).
+        // PostgreSQL's distinct counts are the faster form there (46–50 ms against 67 ms), and
+        // per group, with small distinct sets, on both.
         let mut sql = self.sql();
-        sql.push(
-            "SELECT CAST(COALESCE(SUM(p.n), 0) AS BIGINT) AS n, \
-             CAST(COALESCE(SUM(p.active), 0) AS BIGINT) AS ns, \
-             CAST(COALESCE(SUM(p.ne), 0) AS BIGINT) AS ne, \
-             CAST(COALESCE(SUM(p.hit), 0) AS BIGINT) AS nes FROM (SELECT ",
-        )
-        .push(per_session);
-        push_units(&mut sql, Units::Days, project, filter, false);
-        sql.push(" GROUP BY u.session_id) p");
+        if sql.backend == DbBackend::Sqlite {
+            let per_session = if events == Units::Findings {
+                "CAST(SUM(u.steps) AS BIGINT) AS n, \
+                 MAX(CASE WHEN u.steps > 0 OR u.findings > 0 THEN 1 ELSE 0 END) AS active, \
+                 CAST(SUM(u.findings) AS BIGINT) AS ne, \
+                 MAX(CASE WHEN u.findings > 0 THEN 1 ELSE 0 END) AS hit FROM"
+            } else {
+                "CAST(SUM(u.steps) AS BIGINT) AS n, \
+                 MAX(CASE WHEN u.steps > 0 OR u.alerts > 0 THEN 1 ELSE 0 END) AS active, \
+                 CAST(SUM(u.alerts) AS BIGINT) AS ne, \
+                 MAX(CASE WHEN u.alerts > 0 THEN 1 ELSE 0 END) AS hit FROM"
+            };
+            sql.push(
+                "SELECT CAST(COALESCE(SUM(p.n), 0) AS BIGINT) AS n, \
+                 CAST(COALESCE(SUM(p.active), 0) AS BIGINT) AS ns, \
+                 CAST(COALESCE(SUM(p.ne), 0) AS BIGINT) AS ne, \
+                 CAST(COALESCE(SUM(p.hit), 0) AS BIGINT) AS nes FROM (SELECT ",
+            )
+            .push(per_session);
+            push_units(&mut sql, Units::Days, project, filter, false);
+            sql.push(" GROUP BY u.session_id) p");
+        } else {
+            sql.push("SELECT ").push(counts);
+            push_units(&mut sql, Units::Days, project, filter, false);
+        }
         let (per_key_rows, total_rows) =
             tokio::try_join!(self.rows_if(key.is_some(), &per_key_sql), self.rows(&sql))?;
         for row in per_key_rows {
