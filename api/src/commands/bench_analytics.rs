@@ -201,6 +201,8 @@ async fn run_backend(
         "/api/v1/export/analytics_overview?format=csv".to_owned(),
         "/api/v1/export/analytics_costs?group_by=session&format=csv".to_owned(),
         format!("/api/v1/sessions/{a}/summary"),
+        // The dashboard's session page: the summary, steps, findings, alerts, calls and versions.
+        format!("/sessions/{a}"),
         format!("/api/v1/sessions/{a}/synthesis/evolution"),
         format!("/api/v1/compare?a={a}&b={b}"),
         "/api/v1/search?q=flamegraph%20scheduler".to_owned(),

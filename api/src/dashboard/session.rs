@@ -53,16 +53,15 @@ pub(crate) async fn page(
     let lux = &state.lux;
     let session = lux.get_session(caller.project, &session_ref(&id)).await?;
     let reference = SessionRef::Id(session.id);
-    let summary = lux.session_summary(caller.project, &reference).await?;
-    let steps = lux
-        .list_steps(caller.project, &reference, 0, MAX_STEPS_SHOWN)
-        .await?;
-    let findings = lux.list_findings(caller.project, &reference).await?;
-    let alerts = lux.list_monitor_events(caller.project, &reference).await?;
-    let calls = lux.list_model_calls(caller.project, &reference).await?;
-    let versions = lux
-        .list_synthesis_versions(caller.project, &reference)
-        .await?;
+    // Independent reads, each on its own pooled connection.
+    let (summary, steps, findings, alerts, calls, versions) = tokio::try_join!(
+        lux.session_summary(caller.project, &reference),
+        lux.list_steps(caller.project, &reference, 0, MAX_STEPS_SHOWN),
+        lux.list_findings(caller.project, &reference),
+        lux.list_monitor_events(caller.project, &reference),
+        lux.list_model_calls(caller.project, &reference),
+        lux.list_synthesis_versions(caller.project, &reference),
+    )?;
 
     let latest = versions.last().map_or(0, |version| version.version);
     let shown = version_param("version", &params.version)?.unwrap_or(latest);
