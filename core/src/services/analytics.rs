@@ -264,9 +264,15 @@ impl Lux {
              CAST(SUM(r.cached_input_tokens) AS BIGINT) AS tc, \
              CAST(SUM(r.reasoning_tokens) AS BIGINT) AS tr, CAST(SUM(r.cost_nusd) AS BIGINT) AS cost, \
              CAST(SUM(r.findings) AS BIGINT) AS findings, CAST(SUM(r.alerts) AS BIGINT) AS alerts \
-             FROM analytics_daily r WHERE r.project_id = ",
-        )
-        .bind(project.0);
+             FROM analytics_daily r",
+        );
+        if sql.backend == DbBackend::Sqlite {
+            // Migration 12's covering index. With statistics, SQLite's planner prefers the
+            // narrower primary key for a tool filter and then reads every matching row from the
+            // table: 25–40 ms instead of 6–11 ms at a million steps.
+            sql.push(" INDEXED BY idx_analytics_daily_report");
+        }
+        sql.push(" WHERE r.project_id = ").bind(project.0);
         if let Some(tool) = &filter.tool {
             sql.push(" AND r.tool = ").bind(tool.as_str());
         }
