@@ -38,7 +38,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
             super::demo::DEFAULT_SEED,
         )
         .await?;
-        lux.refresh_planner_statistics().await?;
+        if let Err(error) = lux.refresh_planner_statistics().await {
+            tracing::warn!(%error, "could not refresh SQLite's planner statistics");
+        }
         tracing::info!(created_sessions = summary.sessions, "demo data ready");
     }
     tracing::info!(database = %redact(&global.database_url()), "database open");
