@@ -54,3 +54,18 @@ pub(crate) fn index(
     }
     statement.name(name).to_owned()
 }
+
+/// Runs `statements` one at a time: SQLite runs only the first statement of a multi-statement
+/// string.
+pub(crate) async fn run_each(
+    manager: &SchemaManager<'_>,
+    statements: impl IntoIterator<Item = String>,
+) -> Result<(), DbErr> {
+    for statement in statements {
+        manager
+            .get_connection()
+            .execute_unprepared(&statement)
+            .await?;
+    }
+    Ok(())
+}

@@ -574,24 +574,13 @@ fn dialect(manager: &SchemaManager<'_>) -> Dialect {
     }
 }
 
-/// One statement at a time: SQLite runs only the first statement of a multi-statement string here.
-async fn run(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
-    for statement in statements {
-        manager
-            .get_connection()
-            .execute_unprepared(&statement)
-            .await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, up_statements(dialect(manager))).await
+        crate::run_each(manager, up_statements(dialect(manager))).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, down_statements(dialect(manager))).await
+        crate::run_each(manager, down_statements(dialect(manager))).await
     }
 }

@@ -67,20 +67,11 @@ const INDEXES: [(&str, &str, &str); 6] = [
 ];
 
 /// Runs each statement on SQLite; nothing on PostgreSQL (see above).
-async fn on_sqlite(
-    manager: &SchemaManager<'_>,
-    statements: impl Iterator<Item = String>,
-) -> Result<(), DbErr> {
+async fn on_sqlite(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
     if manager.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
     }
-    for statement in statements {
-        manager
-            .get_connection()
-            .execute_unprepared(&statement)
-            .await?;
-    }
-    Ok(())
+    crate::run_each(manager, statements).await
 }
 
 #[async_trait::async_trait]
@@ -88,14 +79,16 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let create = INDEXES
             .iter()
-            .map(|(name, table, columns)| format!("CREATE INDEX {name} ON {table} ({columns})"));
+            .map(|(name, table, columns)| format!("CREATE INDEX {name} ON {table} ({columns})"))
+            .collect();
         on_sqlite(manager, create).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let drop = INDEXES
             .iter()
-            .map(|(name, _, _)| format!("DROP INDEX IF EXISTS {name}"));
+            .map(|(name, _, _)| format!("DROP INDEX IF EXISTS {name}"))
+            .collect();
         on_sqlite(manager, drop).await
     }
 }
