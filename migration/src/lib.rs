@@ -14,6 +14,7 @@ mod m20261126_000009_create_analytics_daily;
 mod m20261126_000010_create_plugins;
 mod m20261127_000011_create_analytics_sessions;
 mod m20261127_000012_create_analytics_report_indexes;
+mod m20261127_000013_follow_adopted_session_model;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_create_plugins::Migration),
             Box::new(m20261127_000011_create_analytics_sessions::Migration),
             Box::new(m20261127_000012_create_analytics_report_indexes::Migration),
+            Box::new(m20261127_000013_follow_adopted_session_model::Migration),
         ]
     }
 }

@@ -1128,15 +1128,7 @@ async fn overview_from_the_rollup_equals_raw_rows(lux: &Lux) {
     assert_eq!(by_model, expected_overview(&raw, &model));
 
     // Rows written before the migration are counted when it runs.
-    let migrations = lux_migration::Migrator::migrations();
-    let position = migrations
-        .iter()
-        .position(|m| m.name().contains("analytics_daily"))
-        .unwrap();
-    let later = (migrations.len() - position) as u32;
-    lux_migration::Migrator::down(lux.db(), Some(later))
-        .await
-        .unwrap();
+    revert_migrations_from(lux, "analytics_daily").await;
     lux_migration::Migrator::up(lux.db(), None).await.unwrap();
     for filter in day_aligned_filters(&raw) {
         let overview = lux.analytics_overview(project, &filter).await.unwrap();
@@ -1333,7 +1325,18 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     spread_over_days(lux, project, &raw.sessions[0], "rollup-test-model", &[1, 3]).await;
     let model = raw.calls[0].model.clone();
     spread_over_days(lux, project, &raw.sessions[3], &model, &[0, 1, 2]).await;
+    // A session created without a main model takes its first call's, after its first step is
+    // counted: the rows counted before must follow it.
+    let (_, adopting, _) = crate::support::session(lux, "planner").await;
+    spread_over_days(lux, project, &adopting, "adopted-model", &[0, 2]).await;
     let raw = self::raw(lux, project).await;
+    assert_eq!(
+        raw.sessions
+            .iter()
+            .find(|s| s.id == adopting.id)
+            .and_then(|s| s.model.as_deref()),
+        Some("adopted-model")
+    );
     let all_filters = |raw: &Raw| {
         let mut all = day_aligned_filters(raw);
         all.extend(ragged_filters(raw));
@@ -1420,19 +1423,34 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     );
 
     // Rows written before the migration are counted when it runs.
+    revert_migrations_from(lux, "analytics_sessions").await;
+    lux_migration::Migrator::up(lux.db(), None).await.unwrap();
+    for filter in all_filters(&raw) {
+        assert_reports_equal_raw(lux, project, &raw, &filter).await;
+    }
+
+    // A model adopted while the trigger following it was missing is repaired when it returns.
+    revert_migrations_from(lux, "adopted_session_model").await;
+    let (_, late, _) = crate::support::session(lux, "planner").await;
+    spread_over_days(lux, project, &late, "late-model", &[0, 1]).await;
+    lux_migration::Migrator::up(lux.db(), None).await.unwrap();
+    let raw = self::raw(lux, project).await;
+    for filter in all_filters(&raw) {
+        assert_reports_equal_raw(lux, project, &raw, &filter).await;
+    }
+}
+
+/// Reverts the migration whose name contains `name` and every later one.
+async fn revert_migrations_from(lux: &Lux, name: &str) {
     let migrations = lux_migration::Migrator::migrations();
     let position = migrations
         .iter()
-        .position(|m| m.name().contains("analytics_sessions"))
+        .position(|m| m.name().contains(name))
         .unwrap();
     let later = (migrations.len() - position) as u32;
     lux_migration::Migrator::down(lux.db(), Some(later))
         .await
         .unwrap();
-    lux_migration::Migrator::up(lux.db(), None).await.unwrap();
-    for filter in all_filters(&raw) {
-        assert_reports_equal_raw(lux, project, &raw, &filter).await;
-    }
 }
 
 /// Rows SQLite's planner statistics last counted in `steps` (none before they were taken).
