@@ -15,6 +15,7 @@ mod m20261126_000010_create_plugins;
 mod m20261127_000011_create_analytics_sessions;
 mod m20261127_000012_create_analytics_report_indexes;
 mod m20261127_000013_follow_adopted_session_model;
+mod m20261127_000014_create_analytics_day_rollups;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000011_create_analytics_sessions::Migration),
             Box::new(m20261127_000012_create_analytics_report_indexes::Migration),
             Box::new(m20261127_000013_follow_adopted_session_model::Migration),
+            Box::new(m20261127_000014_create_analytics_day_rollups::Migration),
         ]
     }
 }
@@ -70,4 +72,15 @@ pub(crate) async fn run_each(
             .await?;
     }
     Ok(())
+}
+
+/// [`run_each`] on SQLite; nothing on PostgreSQL, for schema that only SQLite needs.
+pub(crate) async fn run_each_on_sqlite(
+    manager: &SchemaManager<'_>,
+    statements: impl IntoIterator<Item = String>,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm_migration::sea_orm::DbBackend::Sqlite {
+        return Ok(());
+    }
+    run_each(manager, statements).await
 }

@@ -20,7 +20,6 @@
 //! without).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -66,29 +65,21 @@ const INDEXES: [(&str, &str, &str); 6] = [
     ),
 ];
 
-/// Runs each statement on SQLite; nothing on PostgreSQL (see above).
-async fn on_sqlite(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
-    }
-    crate::run_each(manager, statements).await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let create = INDEXES
+        let create: Vec<String> = INDEXES
             .iter()
             .map(|(name, table, columns)| format!("CREATE INDEX {name} ON {table} ({columns})"))
             .collect();
-        on_sqlite(manager, create).await
+        crate::run_each_on_sqlite(manager, create).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let drop = INDEXES
+        let drop: Vec<String> = INDEXES
             .iter()
             .map(|(name, _, _)| format!("DROP INDEX IF EXISTS {name}"))
             .collect();
-        on_sqlite(manager, drop).await
+        crate::run_each_on_sqlite(manager, drop).await
     }
 }

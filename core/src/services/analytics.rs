@@ -27,8 +27,10 @@ use crate::error::{Error, Result};
 use crate::pricing::{TokenUsage, compute_cost};
 use crate::store::{Lux, PriceTable};
 
+mod days;
 mod units;
 
+use days::{ActivityKey, SignalGroup, SignalKey};
 use units::{Units, midnight, push_latencies, push_units, span};
 
 /// Most groups a cost report returns.
@@ -604,8 +606,12 @@ impl Lux {
         project: ProjectId,
         filter: &AnalyticsFilter,
         events: Units,
-        key: Option<&'static str>,
+        key: Option<ActivityKey>,
     ) -> Result<Denominators> {
+        if days::serves(self.db().get_database_backend(), filter) {
+            return self.activity_from_days(project, filter, events, key).await;
+        }
+        let key = key.map(ActivityKey::units_column);
         let counts = if events == Units::Findings {
             "CAST(COALESCE(SUM(u.steps), 0) AS BIGINT) AS n, \
              COUNT(DISTINCT CASE WHEN u.steps > 0 OR u.findings > 0 THEN u.session_id END) AS ns, \
@@ -681,23 +687,49 @@ impl Lux {
         Ok(denominators)
     }
 
-    /// `SELECT key AS k, n, ns`: findings or alerts and the sessions they are in, per group of
-    /// `units`.
-    fn signal_counts(
+    /// Findings or alerts and the sessions they are in, per `key` of the signal units.
+    async fn signal_counts(
         &self,
         project: ProjectId,
         filter: &AnalyticsFilter,
         units: Units,
-        key: &'static str,
-    ) -> Sql {
+        key: SignalKey,
+    ) -> Result<Vec<SignalGroup>> {
+        if days::serves(self.db().get_database_backend(), filter) {
+            return self.signals_from_days(project, filter, units, key).await;
+        }
         let mut sql = self.sql();
-        sql.push("SELECT ").push(key).push(
+        sql.push("SELECT ").push(key.units_column()).push(
             " AS k, CAST(COALESCE(SUM(u.n), 0) AS BIGINT) AS n, \
              COUNT(DISTINCT u.session_id) AS ns FROM",
         );
         push_units(&mut sql, units, project, filter, false);
-        sql.push(" GROUP BY ").push(key);
-        sql
+        sql.push(" GROUP BY ").push(key.units_column());
+        let mut groups = Vec::new();
+        for row in self.rows(&sql).await? {
+            groups.push(SignalGroup {
+                key: group_key(&row)?,
+                events: row.try_get("", "n")?,
+                sessions: row.try_get("", "ns")?,
+            });
+        }
+        Ok(groups)
+    }
+
+    /// [`Lux::signal_counts`] when `wanted`, else none.
+    async fn signal_counts_if(
+        &self,
+        wanted: bool,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        units: Units,
+        key: SignalKey,
+    ) -> Result<Vec<SignalGroup>> {
+        if wanted {
+            self.signal_counts(project, filter, units, key).await
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     /// Findings per 100 steps and the share of sessions affected, grouped.
@@ -709,21 +741,20 @@ impl Lux {
         group_by: BiasGroup,
     ) -> Result<BiasRateReport> {
         filter.check()?;
-        // Every key is a column of both the day and the signal units.
-        let (key, per_group) = match group_by {
-            BiasGroup::BiasType => ("u.kind", false),
-            BiasGroup::Severity => ("u.severity", false),
-            BiasGroup::Detector => ("u.detector", false),
-            BiasGroup::Day => ("u.day", true),
-            BiasGroup::Model => ("u.session_model", true),
-            BiasGroup::Tool => ("u.tool", true),
+        // The day units count findings per day, tool and main model themselves; other groupings
+        // need the signal units, read at the same time.
+        let (activity_key, signal_key) = match group_by {
+            BiasGroup::BiasType => (None, SignalKey::Kind),
+            BiasGroup::Severity => (None, SignalKey::Severity),
+            BiasGroup::Detector => (None, SignalKey::Detector),
+            BiasGroup::Day => (Some(ActivityKey::Day), SignalKey::Kind),
+            BiasGroup::Model => (Some(ActivityKey::Model), SignalKey::Kind),
+            BiasGroup::Tool => (Some(ActivityKey::Tool), SignalKey::Kind),
         };
-        // The day rollup counts findings per day, tool and main model itself; other groupings
-        // need the signal rollup, read at the same time.
-        let signals = self.signal_counts(project, filter, Units::Findings, key);
-        let (denominators, signal_rows) = tokio::try_join!(
-            self.activity(project, filter, Units::Findings, per_group.then_some(key)),
-            self.rows_if(!per_group, &signals)
+        let per_group = activity_key.is_some();
+        let (denominators, signals) = tokio::try_join!(
+            self.activity(project, filter, Units::Findings, activity_key),
+            self.signal_counts_if(!per_group, project, filter, Units::Findings, signal_key)
         )?;
 
         let mut rows = Vec::new();
@@ -740,12 +771,12 @@ impl Lux {
                 }
             }
         } else {
-            for row in signal_rows {
+            for group in signals {
                 let total = &denominators.total;
                 rows.push(BiasRateRow::new(
-                    group_key(&row)?,
-                    row.try_get("", "n")?,
-                    row.try_get("", "ns")?,
+                    group.key,
+                    group.events,
+                    group.sessions,
                     total.steps,
                     total.sessions,
                 ));
@@ -779,22 +810,29 @@ impl Lux {
         group_by: MonitorGroup,
     ) -> Result<MonitorReport> {
         filter.check()?;
-        let (key, per_group) = match group_by {
-            MonitorGroup::Kind => ("u.kind", false),
-            MonitorGroup::Day => ("u.day", true),
+        let per_group = group_by == MonitorGroup::Day;
+        let key = if per_group { "u.day" } else { "u.kind" };
+        let denominators = self.activity(
+            project,
+            filter,
+            Units::Alerts,
+            per_group.then_some(ActivityKey::Day),
+        );
+        let sql = if days::serves(self.db().get_database_backend(), filter) {
+            self.alert_severities_from_days(project, filter, per_group)
+        } else {
+            let mut sql = self.sql();
+            sql.push("SELECT ")
+                .push(key)
+                .push(" AS k, u.severity AS sev, CAST(SUM(u.n) AS BIGINT) AS n FROM");
+            push_units(&mut sql, Units::Alerts, project, filter, false);
+            sql.push(" GROUP BY ").push(key).push(", u.severity");
+            sql
         };
-        let denominators = self.activity(project, filter, Units::Alerts, per_group.then_some(key));
-        let mut sql = self.sql();
-        sql.push("SELECT ")
-            .push(key)
-            .push(" AS k, u.severity AS sev, CAST(SUM(u.n) AS BIGINT) AS n FROM");
-        push_units(&mut sql, Units::Alerts, project, filter, false);
-        sql.push(" GROUP BY ").push(key).push(", u.severity");
-        let signals = self.signal_counts(project, filter, Units::Alerts, key);
-        let (denominators, severity_rows, signal_rows) = tokio::try_join!(
+        let (denominators, severity_rows, signals) = tokio::try_join!(
             denominators,
             self.rows(&sql),
-            self.rows_if(!per_group, &signals)
+            self.signal_counts_if(!per_group, project, filter, Units::Alerts, SignalKey::Kind)
         )?;
 
         let mut severities: HashMap<String, SeverityCounts> = HashMap::new();
@@ -827,11 +865,11 @@ impl Lux {
                 }
             }
         } else {
-            for row in signal_rows {
+            for group in signals {
                 groups.push((
-                    group_key(&row)?,
-                    row.try_get("", "n")?,
-                    row.try_get("", "ns")?,
+                    group.key,
+                    group.events,
+                    group.sessions,
                     total.steps,
                     total.sessions,
                 ));
@@ -1195,6 +1233,15 @@ struct Activity {
     events: i64,
     /// Sessions with an event in scope.
     affected: i64,
+}
+
+impl Activity {
+    fn add(&mut self, other: &Activity) {
+        self.steps += other.steps;
+        self.sessions += other.sessions;
+        self.events += other.events;
+        self.affected += other.affected;
+    }
 }
 
 /// [`Activity`] per group key and in total.

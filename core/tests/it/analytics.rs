@@ -1343,6 +1343,7 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
         all.extend(filters(raw));
         all
     };
+    assert_day_rollups_add_up(lux).await;
     for filter in all_filters(&raw) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
@@ -1376,6 +1377,7 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     let raw = self::raw(lux, project).await;
     assert!(raw.sessions.iter().all(|s| s.id != gone));
     assert!(raw.calls.iter().any(|c| c.model == "moved-model"));
+    assert_day_rollups_add_up(lux).await;
     for filter in all_filters(&raw) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
@@ -1421,10 +1423,38 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
         partial,
         expected_costs(&raw, &inside_one_day, CostGroup::Model)
     );
+    if backend == sea_orm::DbBackend::Sqlite {
+        // On SQLite whole days of bias rates come from the cross-session day rollup.
+        let tamper = |delta: i64| {
+            sea_orm::Statement::from_sql_and_values(
+                backend,
+                "UPDATE analytics_day_signals SET n = n + ? \
+                 WHERE project_id = ? AND source = 'finding' AND dim = 'kind' AND n > 0",
+                vec![delta.into(), project.0.into()],
+            )
+        };
+        let tampered = lux
+            .db()
+            .execute_raw(tamper(7))
+            .await
+            .unwrap()
+            .rows_affected() as i64;
+        let whole = lux
+            .analytics_bias_rates(project, &AnalyticsFilter::default(), BiasGroup::BiasType)
+            .await
+            .unwrap();
+        lux.db().execute_raw(tamper(-7)).await.unwrap();
+        let expected = expected_bias_rates(&raw, &AnalyticsFilter::default(), BiasGroup::BiasType);
+        let findings =
+            |report: &BiasRateReport| -> i64 { report.rows.iter().map(|r| r.findings).sum() };
+        assert!(tampered > 0);
+        assert_eq!(findings(&whole), findings(&expected) + 7 * tampered);
+    }
 
     // Rows written before the migration are counted when it runs.
     revert_migrations_from(lux, "analytics_sessions").await;
     lux_migration::Migrator::up(lux.db(), None).await.unwrap();
+    assert_day_rollups_add_up(lux).await;
     for filter in all_filters(&raw) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
@@ -1435,8 +1465,78 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     spread_over_days(lux, project, &late, "late-model", &[0, 1]).await;
     lux_migration::Migrator::up(lux.db(), None).await.unwrap();
     let raw = self::raw(lux, project).await;
+    assert_day_rollups_add_up(lux).await;
     for filter in all_filters(&raw) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
+    }
+}
+
+/// On SQLite, the cross-session day rollups kept by triggers (migration 14) hold what the
+/// per-session rows add up to, apart from rows of zeros that deletions leave behind.
+async fn assert_day_rollups_add_up(lux: &Lux) {
+    if lux.db().get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let signals = |dim: &str, value: &str, severity: &str| {
+        (
+            format!(
+                "SELECT project_id, source, '{dim}' AS dim, day, {value} AS value, {severity} AS severity, \
+                 tool, coalesce(session_model, '') AS model_key, SUM(n) AS n, \
+                 COUNT(DISTINCT CASE WHEN n > 0 THEN session_id END) AS sessions \
+                 FROM analytics_session_signals GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+            ),
+            format!(
+                "SELECT project_id, source, dim, day, value, severity, tool, model_key, n, sessions \
+                 FROM analytics_day_signals WHERE dim = '{dim}'"
+            ),
+            "n <> 0 OR sessions <> 0",
+        )
+    };
+    let checks = [
+        (
+            "SELECT project_id, day, tool, coalesce(session_model, '') AS model_key, \
+             SUM(steps) AS steps, SUM(findings) AS findings, SUM(alerts) AS alerts, \
+             SUM(steps > 0 OR findings > 0) AS finding_active, \
+             SUM(steps > 0 OR alerts > 0) AS alert_active, SUM(findings > 0) AS with_findings, \
+             SUM(alerts > 0) AS with_alerts FROM analytics_session_days GROUP BY 1, 2, 3, 4"
+                .to_owned(),
+            "SELECT project_id, day, tool, model_key, steps, findings, alerts, finding_active, \
+             alert_active, with_findings, with_alerts FROM analytics_day_activity"
+                .to_owned(),
+            "steps <> 0 OR findings <> 0 OR alerts <> 0 OR finding_active <> 0 \
+             OR alert_active <> 0",
+        ),
+        signals("kind", "kind", "''"),
+        signals("severity", "severity", "''"),
+        signals("detector", "detector", "''"),
+        signals("class", "kind", "severity"),
+        (
+            "SELECT project_id, day, session_id FROM analytics_session_days WHERE session_id IN \
+             (SELECT session_id FROM analytics_session_days GROUP BY session_id HAVING COUNT(*) > 1)"
+                .to_owned(),
+            "SELECT project_id, day, session_id FROM analytics_session_spans".to_owned(),
+            "true",
+        ),
+    ];
+    for (expected, actual, counted) in checks {
+        for (left, right) in [(&expected, &actual), (&actual, &expected)] {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM (SELECT * FROM ({left}) WHERE {counted} \
+                 EXCEPT SELECT * FROM ({right}) WHERE {counted})"
+            );
+            let differing: i64 = lux
+                .db()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    sql.clone(),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get("", "n")
+                .unwrap();
+            assert_eq!(differing, 0, "rows of {left} missing from {right}");
+        }
     }
 }
 

@@ -4,8 +4,15 @@ use lux_core::store::{DatabaseOptions, connect, fresh_schema};
 use lux_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-/// Full-text search tables that exist only on SQLite (PostgreSQL indexes the tables themselves).
-const SQLITE_SEARCH_TABLES: [&str; 2] = ["search_documents", "search_fts"];
+/// Tables that exist only on SQLite: full-text search (PostgreSQL indexes the tables
+/// themselves) and the cross-session analytics rollups (PostgreSQL reads the per-session ones).
+const SQLITE_ONLY_TABLES: [&str; 5] = [
+    "search_documents",
+    "search_fts",
+    "analytics_day_activity",
+    "analytics_day_signals",
+    "analytics_session_spans",
+];
 
 const TABLES: [&str; 22] = [
     "projects",
@@ -57,7 +64,7 @@ async fn up_down_up(url: &str) {
     Migrator::up(&db, None).await.unwrap();
     let mut expected: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        expected.extend(SQLITE_SEARCH_TABLES.iter().map(|t| t.to_string()));
+        expected.extend(SQLITE_ONLY_TABLES.iter().map(|t| t.to_string()));
     }
     expected.sort();
     assert_eq!(tables(&db).await, expected);

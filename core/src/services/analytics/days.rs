@@ -1,0 +1,342 @@
+//! On SQLite, the cross-session daily rollups of migration 14 answer the bias and monitor
+//! reports over whole UTC days when no user or model is asked for: they add up a few rows per
+//! (day, tool, main model) instead of one per session. A session active on several days of the
+//! range counts once, as in the raw rows: its repeats are read from migration 11's rows of the
+//! sessions `analytics_session_spans` lists, a handful, and subtracted.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sea_orm::DbBackend;
+
+use super::units::{Span, Units, span};
+use super::{Activity, Denominators, Sql};
+use crate::domain::{AnalyticsFilter, NO_MODEL_KEY, ProjectId};
+use crate::error::Result;
+use crate::store::Lux;
+
+/// A grouping of activity the day rollup keys by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ActivityKey {
+    Day,
+    Tool,
+    /// The session's main model.
+    Model,
+}
+
+impl ActivityKey {
+    /// The column of migration 11's units.
+    pub(super) fn units_column(self) -> &'static str {
+        match self {
+            ActivityKey::Day => "u.day",
+            ActivityKey::Tool => "u.tool",
+            ActivityKey::Model => "u.session_model",
+        }
+    }
+
+    fn day_column(self) -> &'static str {
+        match self {
+            ActivityKey::Day => "r.day",
+            ActivityKey::Tool => "r.tool",
+            ActivityKey::Model => "NULLIF(r.model_key, '')",
+        }
+    }
+}
+
+/// A dimension of findings or alerts the signal rollups count sessions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SignalKey {
+    /// Bias type or alert kind.
+    Kind,
+    Severity,
+    Detector,
+}
+
+impl SignalKey {
+    pub(super) fn units_column(self) -> &'static str {
+        match self {
+            SignalKey::Kind => "u.kind",
+            SignalKey::Severity => "u.severity",
+            SignalKey::Detector => "u.detector",
+        }
+    }
+
+    fn dim(self) -> &'static str {
+        match self {
+            SignalKey::Kind => "'kind'",
+            SignalKey::Severity => "'severity'",
+            SignalKey::Detector => "'detector'",
+        }
+    }
+}
+
+/// Findings or alerts of one group, and the sessions they are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SignalGroup {
+    pub(super) key: String,
+    pub(super) events: i64,
+    pub(super) sessions: i64,
+}
+
+/// Whether the day rollups answer `filter`: SQLite, only whole days, and no user or model (the
+/// rollups key by tool and main model; "a model" also means any model a session called).
+pub(super) fn serves(backend: DbBackend, filter: &AnalyticsFilter) -> bool {
+    backend == DbBackend::Sqlite
+        && filter.user_id.is_none()
+        && filter.model.is_none()
+        && span(filter).edges.is_empty()
+}
+
+/// The whole days `[from, to)` of a filter the rollups serve.
+fn days(filter: &AnalyticsFilter) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    match span(filter) {
+        Span {
+            days: Some(days), ..
+        } => days,
+        // `serves` is false for a span without whole days.
+        Span { days: None, .. } => (None, None),
+    }
+}
+
+/// ` AND {day} …` and ` AND {tool} = …`: the filter's whole days and tool on those columns.
+fn push_scope(
+    sql: &mut Sql,
+    filter: &AnalyticsFilter,
+    day_column: &'static str,
+    tool_column: &'static str,
+) {
+    let (from, to) = days(filter);
+    if let Some(from) = from {
+        sql.push(" AND ")
+            .push(day_column)
+            .push(" >= ")
+            .bind(from.to_string());
+    }
+    if let Some(to) = to {
+        sql.push(" AND ")
+            .push(day_column)
+            .push(" < ")
+            .bind(to.to_string());
+    }
+    if let Some(tool) = &filter.tool {
+        sql.push(" AND ")
+            .push(tool_column)
+            .push(" = ")
+            .bind(tool.as_str());
+    }
+}
+
+/// ` AND x.session_id IN (…)`: the sessions the spans list on more than one day in range.
+fn push_spanning(
+    sql: &mut Sql,
+    project: ProjectId,
+    filter: &AnalyticsFilter,
+    session: &'static str,
+) {
+    sql.push(" AND ")
+        .push(session)
+        .push(" IN (SELECT sp.session_id FROM analytics_session_spans sp WHERE sp.project_id = ")
+        .bind(project.0);
+    let (from, to) = days(filter);
+    if let Some(from) = from {
+        sql.push(" AND sp.day >= ").bind(from.to_string());
+    }
+    if let Some(to) = to {
+        sql.push(" AND sp.day < ").bind(to.to_string());
+    }
+    sql.push(" GROUP BY sp.session_id HAVING COUNT(*) > 1)");
+}
+
+fn key_of(text: Option<String>) -> String {
+    text.unwrap_or_else(|| NO_MODEL_KEY.to_owned())
+}
+
+impl Lux {
+    /// [`Activity`] in total and per `key` (findings or alerts as `events`) from
+    /// `analytics_day_activity`, less the repeats of sessions active on several days.
+    pub(super) async fn activity_from_days(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        events: Units,
+        key: Option<ActivityKey>,
+    ) -> Result<Denominators> {
+        let columns = if events == Units::Findings {
+            "CAST(COALESCE(SUM(r.steps), 0) AS BIGINT) AS n, \
+             CAST(COALESCE(SUM(r.finding_active), 0) AS BIGINT) AS ns, \
+             CAST(COALESCE(SUM(r.findings), 0) AS BIGINT) AS ne, \
+             CAST(COALESCE(SUM(r.with_findings), 0) AS BIGINT) AS nes"
+        } else {
+            "CAST(COALESCE(SUM(r.steps), 0) AS BIGINT) AS n, \
+             CAST(COALESCE(SUM(r.alert_active), 0) AS BIGINT) AS ns, \
+             CAST(COALESCE(SUM(r.alerts), 0) AS BIGINT) AS ne, \
+             CAST(COALESCE(SUM(r.with_alerts), 0) AS BIGINT) AS nes"
+        };
+        let mut sql = self.sql();
+        sql.push("SELECT ");
+        if let Some(key) = key {
+            sql.push(key.day_column()).push(" AS k, ");
+        } else {
+            sql.push("NULL AS k, ");
+        }
+        sql.push(columns)
+            .push(" FROM analytics_day_activity r WHERE r.project_id = ")
+            .bind(project.0);
+        push_scope(&mut sql, filter, "r.day", "r.tool");
+        if let Some(key) = key {
+            sql.push(" GROUP BY ").push(key.day_column());
+        }
+
+        // Per spanning session: its tool and model, and on how many days in range it was active
+        // and affected.
+        let per_session = if events == Units::Findings {
+            "SELECT d.tool AS tool, d.session_model AS model, \
+             CAST(SUM(CASE WHEN d.steps > 0 OR d.findings > 0 THEN 1 ELSE 0 END) AS BIGINT) AS active, \
+             CAST(SUM(CASE WHEN d.findings > 0 THEN 1 ELSE 0 END) AS BIGINT) AS hit \
+             FROM analytics_session_days d WHERE d.project_id = "
+        } else {
+            "SELECT d.tool AS tool, d.session_model AS model, \
+             CAST(SUM(CASE WHEN d.steps > 0 OR d.alerts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS active, \
+             CAST(SUM(CASE WHEN d.alerts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS hit \
+             FROM analytics_session_days d WHERE d.project_id = "
+        };
+        let mut repeats_sql = self.sql();
+        repeats_sql.push(per_session).bind(project.0);
+        push_spanning(&mut repeats_sql, project, filter, "d.session_id");
+        push_scope(&mut repeats_sql, filter, "d.day", "d.tool");
+        repeats_sql.push(" GROUP BY d.session_id, d.tool, d.session_model");
+
+        let (rows, repeat_rows) = tokio::try_join!(self.rows(&sql), self.rows(&repeats_sql))?;
+        let mut denominators = Denominators::default();
+        for row in rows {
+            let activity = Activity {
+                steps: row.try_get("", "n")?,
+                sessions: row.try_get("", "ns")?,
+                events: row.try_get("", "ne")?,
+                affected: row.try_get("", "nes")?,
+            };
+            denominators.total.add(&activity);
+            if key.is_some() {
+                let key = key_of(row.try_get("", "k")?);
+                denominators.per_key.entry(key).or_default().add(&activity);
+            }
+        }
+        for row in repeat_rows {
+            let active: i64 = row.try_get("", "active")?;
+            let hit: i64 = row.try_get("", "hit")?;
+            let (active, hit) = ((active - 1).max(0), (hit - 1).max(0));
+            denominators.total.sessions -= active;
+            denominators.total.affected -= hit;
+            // A day's sessions count each session once already.
+            let group = match key {
+                Some(ActivityKey::Tool) => Some(row.try_get::<String>("", "tool")?),
+                Some(ActivityKey::Model) => Some(key_of(row.try_get("", "model")?)),
+                Some(ActivityKey::Day) | None => None,
+            };
+            if let Some(activity) = group.and_then(|g| denominators.per_key.get_mut(&g)) {
+                activity.sessions -= active;
+                activity.affected -= hit;
+            }
+        }
+        Ok(denominators)
+    }
+
+    /// Findings or alerts and the sessions they are in per `key`, from `analytics_day_signals`,
+    /// less the repeats of sessions with the same key on several days.
+    pub(super) async fn signals_from_days(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        units: Units,
+        key: SignalKey,
+    ) -> Result<Vec<SignalGroup>> {
+        let source = if units == Units::Findings {
+            "'finding'"
+        } else {
+            "'alert'"
+        };
+        let mut sql = self.sql();
+        sql.push(
+            "SELECT r.value AS k, CAST(SUM(r.n) AS BIGINT) AS n, \
+             CAST(SUM(r.sessions) AS BIGINT) AS ns FROM analytics_day_signals r \
+             WHERE r.project_id = ",
+        )
+        .bind(project.0)
+        .push(" AND r.source = ")
+        .push(source)
+        .push(" AND r.dim = ")
+        .push(key.dim());
+        push_scope(&mut sql, filter, "r.day", "r.tool");
+        sql.push(" GROUP BY r.value");
+
+        let mut repeats_sql = self.sql();
+        repeats_sql
+            .push("SELECT ")
+            .push(key.units_column())
+            .push(
+                " AS k, COUNT(DISTINCT u.day) AS days FROM analytics_session_signals u \
+                 WHERE u.n > 0 AND u.project_id = ",
+            )
+            .bind(project.0)
+            .push(" AND u.source = ")
+            .push(source);
+        push_spanning(&mut repeats_sql, project, filter, "u.session_id");
+        push_scope(&mut repeats_sql, filter, "u.day", "u.tool");
+        repeats_sql
+            .push(" GROUP BY u.session_id, ")
+            .push(key.units_column());
+
+        let (rows, repeat_rows) = tokio::try_join!(self.rows(&sql), self.rows(&repeats_sql))?;
+        let mut repeats: HashMap<String, i64> = HashMap::new();
+        for row in repeat_rows {
+            let days: i64 = row.try_get("", "days")?;
+            *repeats.entry(row.try_get("", "k")?).or_default() += (days - 1).max(0);
+        }
+        let mut groups = Vec::new();
+        for row in rows {
+            let key: String = row.try_get("", "k")?;
+            let events: i64 = row.try_get("", "n")?;
+            if events == 0 {
+                // Rows of zeros that deletions leave behind.
+                continue;
+            }
+            let sessions = row.try_get::<i64>("", "ns")? - repeats.get(&key).copied().unwrap_or(0);
+            groups.push(SignalGroup {
+                key,
+                events,
+                sessions,
+            });
+        }
+        Ok(groups)
+    }
+
+    /// Monitor alerts per `key` (kind or day) and severity, as rows `k`, `sev`, `n`.
+    pub(super) fn alert_severities_from_days(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        by_day: bool,
+    ) -> Sql {
+        let mut sql = self.sql();
+        if by_day {
+            sql.push(
+                "SELECT r.day AS k, r.value AS sev, CAST(SUM(r.n) AS BIGINT) AS n \
+                 FROM analytics_day_signals r WHERE r.dim = 'severity'",
+            );
+        } else {
+            sql.push(
+                "SELECT r.value AS k, r.severity AS sev, CAST(SUM(r.n) AS BIGINT) AS n \
+                 FROM analytics_day_signals r WHERE r.dim = 'class'",
+            );
+        }
+        sql.push(" AND r.source = 'alert' AND r.project_id = ")
+            .bind(project.0);
+        push_scope(&mut sql, filter, "r.day", "r.tool");
+        if by_day {
+            sql.push(" GROUP BY r.day, r.value");
+        } else {
+            sql.push(" GROUP BY r.value, r.severity");
+        }
+        sql
+    }
+}
