@@ -1,21 +1,24 @@
-//! Cross-session daily rollups on SQLite, so bias and monitor reports over many days read a few
-//! rows per day instead of one per session.
+//! Cross-session daily rollups on SQLite, so bias, monitor, cost and model reports over many days
+//! read a few rows per day instead of one per session.
 //!
 //! The per-session rollups of migration 11 hold a row per (session, day, …): exact for distinct
 //! session counts, but at a million steps a report still reads one row per session. These tables
 //! add up all sessions of a (project, UTC day, session tool, session main model), the keys that
 //! partition sessions, so sums and distinct-session counts of different tools or models add up:
 //!
-//! - `analytics_day_activity`: steps, findings, alerts, and the sessions that day with a step or
-//!   a finding, with a step or an alert, with a finding, with an alert.
+//! - `analytics_day_activity`: steps (those with a confidence and its sum), findings, alerts, and
+//!   the sessions that day with a step or a finding, with a step or an alert, with a finding,
+//!   with an alert.
 //! - `analytics_day_signals`: per finding or alert class dimension (`dim`: the bias type or alert
 //!   `kind`, the `severity`, the `detector`, or the `class` — kind and severity together), how
 //!   many, and in how many sessions that day.
+//! - `analytics_day_calls`: per called model (`dim` `model`) and for all models (`any`), calls,
+//!   failed calls, tokens and cost, and the sessions making them that day.
 //! - `analytics_session_spans`: every day of each session active on more than one day. A session
 //!   counted on several days of a range counts once in the range: reports subtract the repeats
 //!   of these sessions, read from migration 11's rows of just them.
 //!
-//! Triggers on migration 11's `analytics_session_days` and `analytics_session_signals` keep them
+//! Triggers on migration 11's `analytics_session_days`, `_signals` and `_calls` keep them
 //! exact in the same transaction: a row's contribution is subtracted in its old state and added
 //! in its new one, and a session counts on a day while any of its rows of that dimension's value
 //! has a count (the trigger looks at the session's other rows of that day, a primary-key prefix).
@@ -31,13 +34,15 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-const TABLES: [&str; 3] = [
+const TABLES: [&str; 4] = [
     "CREATE TABLE analytics_day_activity (
     project_id BLOB NOT NULL,
     day TEXT NOT NULL,
     tool TEXT NOT NULL,
     model_key TEXT NOT NULL,
     steps BIGINT NOT NULL DEFAULT 0,
+    confident_steps BIGINT NOT NULL DEFAULT 0,
+    confidence_sum DOUBLE PRECISION NOT NULL DEFAULT 0,
     findings BIGINT NOT NULL DEFAULT 0,
     alerts BIGINT NOT NULL DEFAULT 0,
     finding_active BIGINT NOT NULL DEFAULT 0,
@@ -48,9 +53,9 @@ const TABLES: [&str; 3] = [
 ) WITHOUT ROWID",
     "CREATE TABLE analytics_day_signals (
     project_id BLOB NOT NULL,
-    source TEXT NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
+    source TEXT NOT NULL,
     value TEXT NOT NULL,
     severity TEXT NOT NULL,
     tool TEXT NOT NULL,
@@ -58,6 +63,23 @@ const TABLES: [&str; 3] = [
     n BIGINT NOT NULL DEFAULT 0,
     sessions BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, source, dim, day, value, severity, tool, model_key)
+) WITHOUT ROWID",
+    "CREATE TABLE analytics_day_calls (
+    project_id BLOB NOT NULL,
+    dim TEXT NOT NULL,
+    day TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    model_key TEXT NOT NULL,
+    calls BIGINT NOT NULL DEFAULT 0,
+    failed_calls BIGINT NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_input_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_nusd BIGINT NOT NULL DEFAULT 0,
+    sessions BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, dim, day, value, tool, model_key)
 ) WITHOUT ROWID",
     "CREATE TABLE analytics_session_spans (
     project_id BLOB NOT NULL,
@@ -69,9 +91,11 @@ const TABLES: [&str; 3] = [
 
 /// `analytics_day_activity`'s counters and what a row `r` of `analytics_session_days` adds to
 /// each.
-fn activity_values(r: &str) -> [(&'static str, String); 7] {
+fn activity_values(r: &str) -> [(&'static str, String); 9] {
     [
         ("steps", format!("{r}.steps")),
+        ("confident_steps", format!("{r}.confident_steps")),
+        ("confidence_sum", format!("{r}.confidence_sum")),
         ("findings", format!("{r}.findings")),
         ("alerts", format!("{r}.alerts")),
         (
@@ -144,13 +168,16 @@ fn change_activity() -> String {
     )
 }
 
-/// Every day of session `r.session_id` when it is active on more than one.
+/// Every day of session `r.session_id` when it is active on more than one: a day with a step,
+/// finding or alert (`analytics_session_days`) or a model call (`analytics_session_calls`).
 fn record_span(r: &str) -> String {
     format!(
         "INSERT INTO analytics_session_spans (project_id, day, session_id)
-    SELECT d.project_id, d.day, d.session_id FROM analytics_session_days d
-    WHERE d.session_id = {r}.session_id AND EXISTS (SELECT 1 FROM analytics_session_days o
-        WHERE o.session_id = {r}.session_id AND o.day <> {r}.day)
+    SELECT a.project_id, a.day, a.session_id FROM (
+        SELECT d.project_id, d.day, d.session_id FROM analytics_session_days d WHERE d.session_id = {r}.session_id
+        UNION SELECT c.project_id, c.day, c.session_id FROM analytics_session_calls c WHERE c.session_id = {r}.session_id) a
+    WHERE EXISTS (SELECT 1 FROM analytics_session_days o WHERE o.session_id = {r}.session_id AND o.day <> {r}.day)
+        OR EXISTS (SELECT 1 FROM analytics_session_calls o WHERE o.session_id = {r}.session_id AND o.day <> {r}.day)
     ON CONFLICT (project_id, day, session_id) DO NOTHING"
     )
 }
@@ -162,115 +189,272 @@ fn forget_span(r: &str) -> String {
     )
 }
 
-/// A dimension of a signal class: its name, the value and severity it keys by, and what makes
-/// another row `o` of the same session and day share that value.
+/// How one of migration 11's per-session tables adds up into a cross-session one.
+struct Rollup {
+    /// The per-session table the triggers watch.
+    units: &'static str,
+    /// The cross-session table they keep.
+    table: &'static str,
+    /// Columns of `units` that, after project, day and session, identify one of its rows.
+    unit_key: &'static [&'static str],
+    /// Counters summed, named alike in both tables.
+    counters: &'static [&'static str],
+    /// The counter that makes a row count (a row whose events were all deleted stays, at zero).
+    present: &'static str,
+}
+
+const SIGNALS: Rollup = Rollup {
+    units: "analytics_session_signals",
+    table: "analytics_day_signals",
+    unit_key: &["source", "kind", "severity", "detector"],
+    counters: &["n"],
+    present: "n",
+};
+
+const CALLS: Rollup = Rollup {
+    units: "analytics_session_calls",
+    table: "analytics_day_calls",
+    unit_key: &["model", "provider"],
+    counters: &[
+        "calls",
+        "failed_calls",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "cost_nusd",
+    ],
+    present: "calls",
+};
+
+/// A dimension a cross-session table counts sessions by: its name (the `dim` column), the key
+/// columns besides project, dim, day, tool and main model with their values over a unit row
+/// `{r}`, and what makes another unit row `o` of the same session and day share that value.
 struct Dimension {
+    rollup: &'static Rollup,
     name: &'static str,
-    value: &'static str,
-    /// The class's severity for `class`, none for the others.
-    keeps_severity: bool,
+    key: &'static [(&'static str, &'static str)],
     same: &'static str,
 }
 
-const DIMENSIONS: [Dimension; 4] = [
+const DIMENSIONS: [Dimension; 6] = [
     Dimension {
+        rollup: &SIGNALS,
         name: "kind",
-        value: "kind",
-        keeps_severity: false,
-        same: "o.kind = {r}.kind",
+        key: &[
+            ("source", "{r}.source"),
+            ("value", "{r}.kind"),
+            ("severity", "''"),
+        ],
+        same: "o.source = {r}.source AND o.kind = {r}.kind",
     },
     Dimension {
+        rollup: &SIGNALS,
         name: "severity",
-        value: "severity",
-        keeps_severity: false,
-        same: "o.severity = {r}.severity",
+        key: &[
+            ("source", "{r}.source"),
+            ("value", "{r}.severity"),
+            ("severity", "''"),
+        ],
+        same: "o.source = {r}.source AND o.severity = {r}.severity",
     },
     Dimension {
+        rollup: &SIGNALS,
         name: "detector",
-        value: "detector",
-        keeps_severity: false,
-        same: "o.detector = {r}.detector",
+        key: &[
+            ("source", "{r}.source"),
+            ("value", "{r}.detector"),
+            ("severity", "''"),
+        ],
+        same: "o.source = {r}.source AND o.detector = {r}.detector",
     },
     Dimension {
+        rollup: &SIGNALS,
         name: "class",
-        value: "kind",
-        keeps_severity: true,
-        same: "o.kind = {r}.kind AND o.severity = {r}.severity",
+        key: &[
+            ("source", "{r}.source"),
+            ("value", "{r}.kind"),
+            ("severity", "{r}.severity"),
+        ],
+        same: "o.source = {r}.source AND o.kind = {r}.kind AND o.severity = {r}.severity",
+    },
+    Dimension {
+        rollup: &CALLS,
+        name: "model",
+        key: &[("value", "{r}.model")],
+        same: "o.model = {r}.model",
+    },
+    Dimension {
+        rollup: &CALLS,
+        name: "any",
+        key: &[("value", "''")],
+        same: "true",
     },
 ];
 
 impl Dimension {
-    fn severity(&self, r: &str) -> String {
-        if self.keeps_severity {
-            format!("{r}.severity")
-        } else {
-            "''".to_owned()
-        }
+    fn key_columns(&self) -> String {
+        let columns: Vec<&str> = self.key.iter().map(|(c, _)| *c).collect();
+        format!(
+            "project_id, dim, day, {}, tool, model_key",
+            columns.join(", ")
+        )
+    }
+
+    fn key_values(&self, r: &str) -> String {
+        let values: Vec<String> = self.key.iter().map(|(_, v)| v.replace("{r}", r)).collect();
+        format!(
+            "{r}.project_id, '{}', {r}.day, {}, {r}.tool, coalesce({r}.session_model, '')",
+            self.name,
+            values.join(", ")
+        )
+    }
+
+    fn key_matches(&self, r: &str) -> String {
+        let columns: Vec<String> = self.key_columns().split(", ").map(str::to_owned).collect();
+        let values: Vec<String> = split_values(&self.key_values(r));
+        columns
+            .iter()
+            .zip(values)
+            .map(|(c, v)| format!("{c} = {v}"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
 
     /// Whether another counted row of `r`'s session and day (and main model, which a model
     /// adoption changes row by row) has `r`'s value.
     fn shared(&self, r: &str) -> String {
+        let units = self.rollup;
+        let itself: Vec<String> = units
+            .unit_key
+            .iter()
+            .map(|c| format!("o.{c} = {r}.{c}"))
+            .collect();
         format!(
-            "EXISTS (SELECT 1 FROM analytics_session_signals o WHERE o.project_id = {r}.project_id \
-             AND o.source = {r}.source AND o.day = {r}.day AND o.session_id = {r}.session_id \
-             AND o.session_model IS {r}.session_model AND o.n > 0 AND {} \
-             AND NOT (o.kind = {r}.kind AND o.severity = {r}.severity AND o.detector = {r}.detector))",
-            self.same.replace("{r}", r)
+            "EXISTS (SELECT 1 FROM {} o WHERE o.project_id = {r}.project_id \
+             AND o.day = {r}.day AND o.session_id = {r}.session_id \
+             AND o.session_model IS {r}.session_model AND o.{} > 0 AND {} AND NOT ({}))",
+            units.units,
+            units.present,
+            self.same.replace("{r}", r),
+            itself.join(" AND ")
         )
     }
 
     /// 1 when row `r` alone puts its session on the day for its value, else 0.
     fn alone(&self, r: &str) -> String {
         format!(
-            "CASE WHEN {r}.n > 0 AND NOT {} THEN 1 ELSE 0 END",
+            "CASE WHEN {r}.{} > 0 AND NOT {} THEN 1 ELSE 0 END",
+            self.rollup.present,
             self.shared(r)
         )
     }
 
-    fn key(&self, r: &str) -> String {
-        format!(
-            "project_id = {r}.project_id AND source = {r}.source AND dim = '{}' AND day = {r}.day \
-             AND value = {r}.{} AND severity = {} AND tool = {r}.tool \
-             AND model_key = coalesce({r}.session_model, '')",
-            self.name,
-            self.value,
-            self.severity(r)
-        )
-    }
-
     fn add(&self, r: &str) -> String {
+        let Rollup {
+            table, counters, ..
+        } = self.rollup;
+        let values: Vec<String> = counters.iter().map(|c| format!("{r}.{c}")).collect();
+        let updates: Vec<String> = counters
+            .iter()
+            .chain(&["sessions"])
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
         format!(
-            "INSERT INTO analytics_day_signals (project_id, source, dim, day, value, severity, tool, model_key, n, sessions)
-    SELECT {r}.project_id, {r}.source, '{}', {r}.day, {r}.{}, {}, {r}.tool, coalesce({r}.session_model, ''), {r}.n, {} WHERE true
-    ON CONFLICT (project_id, source, dim, day, value, severity, tool, model_key) DO UPDATE SET
-        n = analytics_day_signals.n + excluded.n, sessions = analytics_day_signals.sessions + excluded.sessions",
-            self.name,
-            self.value,
-            self.severity(r),
-            self.alone(r)
+            "INSERT INTO {table} ({}, {}, sessions)
+    SELECT {}, {}, {} WHERE true
+    ON CONFLICT ({}) DO UPDATE SET {}",
+            self.key_columns(),
+            counters.join(", "),
+            self.key_values(r),
+            values.join(", "),
+            self.alone(r),
+            self.key_columns(),
+            updates.join(", ")
         )
     }
 
     fn subtract(&self, r: &str) -> String {
+        let Rollup {
+            table, counters, ..
+        } = self.rollup;
+        let sets: Vec<String> = counters
+            .iter()
+            .map(|c| format!("{c} = {c} - {r}.{c}"))
+            .collect();
         format!(
-            "UPDATE analytics_day_signals SET n = n - {r}.n, sessions = sessions - {} WHERE {}",
+            "UPDATE {table} SET {}, sessions = sessions - {} WHERE {}",
+            sets.join(", "),
             self.alone(r),
-            self.key(r)
+            self.key_matches(r)
         )
     }
 
-    /// One `UPDATE` for a count changing in place: the session joins or leaves the day's value
-    /// when the count crosses zero and no other row holds the value.
+    /// One `UPDATE` for counters changing in place: the session joins or leaves the day's value
+    /// when its row starts or stops counting and no other row holds the value.
     fn change(&self) -> String {
+        let Rollup {
+            table,
+            counters,
+            present,
+            ..
+        } = self.rollup;
+        let sets: Vec<String> = counters
+            .iter()
+            .map(|c| format!("{c} = {c} + new.{c} - old.{c}"))
+            .collect();
         format!(
-            "UPDATE analytics_day_signals SET n = n + new.n - old.n, sessions = sessions + \
-             CASE WHEN (new.n > 0) = (old.n > 0) OR {} THEN 0 WHEN new.n > 0 THEN 1 ELSE -1 END \
-             WHERE {}",
+            "UPDATE {table} SET {}, sessions = sessions + \
+             CASE WHEN (new.{present} > 0) = (old.{present} > 0) OR {} THEN 0 \
+             WHEN new.{present} > 0 THEN 1 ELSE -1 END WHERE {}",
+            sets.join(", "),
             self.shared("new"),
-            self.key("new")
+            self.key_matches("new")
         )
     }
+
+    /// `INSERT … SELECT` counting the unit rows already stored.
+    fn fill(&self) -> String {
+        let Rollup {
+            units,
+            table,
+            counters,
+            present,
+            ..
+        } = self.rollup;
+        let sums: Vec<String> = counters.iter().map(|c| format!("SUM(r.{c})")).collect();
+        let key_values = self.key_values("r");
+        format!(
+            "INSERT INTO {table} ({}, {}, sessions)
+SELECT {key_values}, {}, COUNT(DISTINCT CASE WHEN r.{present} > 0 THEN r.session_id END)
+FROM {units} r GROUP BY {key_values}",
+            self.key_columns(),
+            counters.join(", "),
+            sums.join(", ")
+        )
+    }
+}
+
+/// Splits a `key_values` list at its top-level commas (values may call `coalesce(…, '')`).
+fn split_values(list: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for c in list.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                values.push(current.trim().to_owned());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    values.push(current.trim().to_owned());
+    values
 }
 
 fn body(statements: impl IntoIterator<Item = String>) -> String {
@@ -281,58 +465,75 @@ fn body(statements: impl IntoIterator<Item = String>) -> String {
 }
 
 /// `(name, when it fires, body)` of each trigger.
-fn triggers() -> Vec<(&'static str, String, String)> {
+fn triggers() -> Vec<(String, String, String)> {
     let days = "analytics_session_days";
-    let signals = "analytics_session_signals";
-    let each = |f: fn(&Dimension, &str) -> String, r: &'static str| {
-        body(DIMENSIONS.iter().map(move |d| f(d, r)))
-    };
     let same_model = "WHEN old.session_model IS new.session_model";
     let new_model = "WHEN old.session_model IS NOT new.session_model";
-    vec![
+    let mut triggers = vec![
         (
-            "analytics_session_days_day_ai",
+            format!("{days}_day_ai"),
             format!("AFTER INSERT ON {days}"),
             body([add_activity("new"), record_span("new")]),
         ),
         // Counters changing under the same main model: one update in place.
         (
-            "analytics_session_days_day_au",
+            format!("{days}_day_au"),
             format!("AFTER UPDATE ON {days} {same_model}"),
             body([change_activity()]),
         ),
         // A session adopting a main model moves its rows to the model's key.
         (
-            "analytics_session_days_day_model_au",
+            format!("{days}_day_model_au"),
             format!("AFTER UPDATE ON {days} {new_model}"),
             body([subtract_activity("old"), add_activity("new")]),
         ),
         (
-            "analytics_session_days_day_ad",
+            format!("{days}_day_ad"),
             format!("AFTER DELETE ON {days}"),
             body([subtract_activity("old"), forget_span("old")]),
         ),
-        (
-            "analytics_session_signals_day_ai",
-            format!("AFTER INSERT ON {signals}"),
-            each(Dimension::add, "new"),
-        ),
-        (
-            "analytics_session_signals_day_au",
-            format!("AFTER UPDATE ON {signals} {same_model}"),
-            body(DIMENSIONS.iter().map(Dimension::change)),
-        ),
-        (
-            "analytics_session_signals_day_model_au",
-            format!("AFTER UPDATE ON {signals} {new_model}"),
-            each(Dimension::subtract, "old") + &each(Dimension::add, "new"),
-        ),
-        (
-            "analytics_session_signals_day_ad",
-            format!("AFTER DELETE ON {signals}"),
-            each(Dimension::subtract, "old"),
-        ),
-    ]
+    ];
+    for rollup in [&SIGNALS, &CALLS] {
+        let units = rollup.units;
+        let dims = || {
+            DIMENSIONS
+                .iter()
+                .filter(move |d| d.rollup.units == rollup.units)
+        };
+        let mut on_insert: Vec<String> = dims().map(|d| d.add("new")).collect();
+        let mut on_delete: Vec<String> = dims().map(|d| d.subtract("old")).collect();
+        if rollup.units == CALLS.units {
+            on_insert.push(record_span("new"));
+            on_delete.push(forget_span("old"));
+        }
+        triggers.extend([
+            (
+                format!("{units}_day_ai"),
+                format!("AFTER INSERT ON {units}"),
+                body(on_insert),
+            ),
+            (
+                format!("{units}_day_au"),
+                format!("AFTER UPDATE ON {units} {same_model}"),
+                body(dims().map(Dimension::change)),
+            ),
+            (
+                format!("{units}_day_model_au"),
+                format!("AFTER UPDATE ON {units} {new_model}"),
+                body(
+                    dims()
+                        .map(|d| d.subtract("old"))
+                        .chain(dims().map(|d| d.add("new"))),
+                ),
+            ),
+            (
+                format!("{units}_day_ad"),
+                format!("AFTER DELETE ON {units}"),
+                body(on_delete),
+            ),
+        ]);
+    }
+    triggers
 }
 
 /// Statements counting the per-session rows already stored.
@@ -349,22 +550,16 @@ FROM analytics_session_days r GROUP BY r.project_id, r.day, r.tool, coalesce(r.s
             sums.join(", ")
         ),
         "INSERT INTO analytics_session_spans (project_id, day, session_id)
-SELECT r.project_id, r.day, r.session_id FROM analytics_session_days r
-WHERE r.session_id IN (SELECT m.session_id FROM analytics_session_days m
+SELECT a.project_id, a.day, a.session_id FROM (
+    SELECT project_id, day, session_id FROM analytics_session_days
+    UNION SELECT project_id, day, session_id FROM analytics_session_calls) a
+WHERE a.session_id IN (SELECT m.session_id FROM (
+    SELECT session_id, day FROM analytics_session_days
+    UNION SELECT session_id, day FROM analytics_session_calls) m
     GROUP BY m.session_id HAVING COUNT(*) > 1)"
             .to_owned(),
     ];
-    for d in &DIMENSIONS {
-        let severity = d.severity("r");
-        statements.push(format!(
-            "INSERT INTO analytics_day_signals (project_id, source, dim, day, value, severity, tool, model_key, n, sessions)
-SELECT r.project_id, r.source, '{}', r.day, r.{}, {severity}, r.tool, coalesce(r.session_model, ''),
-    SUM(r.n), COUNT(DISTINCT CASE WHEN r.n > 0 THEN r.session_id END)
-FROM analytics_session_signals r
-GROUP BY r.project_id, r.source, r.day, r.{}, {severity}, r.tool, coalesce(r.session_model, '')",
-            d.name, d.value, d.value
-        ));
-    }
+    statements.extend(DIMENSIONS.iter().map(Dimension::fill));
     statements
 }
 
@@ -387,6 +582,7 @@ fn down_statements() -> Vec<String> {
     for table in [
         "analytics_day_activity",
         "analytics_day_signals",
+        "analytics_day_calls",
         "analytics_session_spans",
     ] {
         statements.push(format!("DROP TABLE IF EXISTS {table}"));

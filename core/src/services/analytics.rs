@@ -30,7 +30,7 @@ use crate::store::{Lux, PriceTable};
 mod days;
 mod units;
 
-use days::{ActivityKey, SignalGroup, SignalKey};
+use days::{ActivityKey, CallsKey, SignalGroup, SignalKey};
 use units::{Units, midnight, push_latencies, push_units, span};
 
 /// Most groups a cost report returns.
@@ -376,6 +376,21 @@ impl Lux {
         limit: Option<u32>,
     ) -> Result<CostReport> {
         filter.check()?;
+        // On SQLite the day rollups answer all but the per-user and per-session costs.
+        let from_days = days::serves(self.db().get_database_backend(), filter)
+            && !matches!(group_by, CostGroup::User | CostGroup::Session);
+        let sessions = if from_days {
+            ", CAST(COALESCE(SUM(u.sessions), 0) AS BIGINT) AS ns"
+        } else {
+            ", COUNT(DISTINCT u.session_id) AS ns"
+        };
+        let push_calls = |sql: &mut Sql, key: CallsKey| {
+            if from_days {
+                days::push_day_calls(sql, project, filter, key);
+            } else {
+                push_units(sql, Units::Calls, project, filter, false);
+            }
+        };
         let mut sql = self.sql();
         let key = match group_by {
             CostGroup::Model => "u.model",
@@ -389,12 +404,16 @@ impl Lux {
         if group_by != CostGroup::Project {
             sql.push("SELECT ")
                 .push(key)
-                .push(
-                    " AS k, CAST(SUM(u.calls) AS BIGINT) AS n, COUNT(DISTINCT u.session_id) AS ns",
-                )
+                .push(" AS k, CAST(SUM(u.calls) AS BIGINT) AS n")
+                .push(sessions)
                 .push(CALL_SUMS)
                 .push(" FROM");
-            push_units(&mut sql, Units::Calls, project, filter, false);
+            let calls_key = if group_by == CostGroup::Model {
+                CallsKey::Model
+            } else {
+                CallsKey::Any
+            };
+            push_calls(&mut sql, calls_key);
             sql.push(" GROUP BY ").push(key);
             if group_by == CostGroup::Day {
                 // The most recent days within the limit; turned oldest first below.
@@ -412,16 +431,34 @@ impl Lux {
         }
         let mut total_sql = self.sql();
         total_sql
-            .push(
-                "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n, \
-                 COUNT(DISTINCT u.session_id) AS ns",
-            )
+            .push("SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n")
+            .push(sessions)
             .push(CALL_SUMS)
             .push(" FROM");
-        push_units(&mut total_sql, Units::Calls, project, filter, false);
-        let (group_rows, total_rows) = tokio::try_join!(
+        push_calls(&mut total_sql, CallsKey::Any);
+        // A day's sessions count each session once already; model and tool groups and the total
+        // take back the repeats of sessions calling on several days.
+        let repeat_key = match group_by {
+            CostGroup::Model => Some("u.model"),
+            CostGroup::Tool => Some("u.tool"),
+            _ => None,
+        };
+        let repeats = async {
+            if from_days {
+                let units = "analytics_session_calls";
+                let (per_group, total) = tokio::try_join!(
+                    self.repeats(project, filter, units, "u.calls > 0", repeat_key),
+                    self.repeats(project, filter, units, "u.calls > 0", None)
+                )?;
+                Ok((per_group, total.values().sum()))
+            } else {
+                Ok((HashMap::new(), 0))
+            }
+        };
+        let (group_rows, total_rows, (repeats, total_repeats)) = tokio::try_join!(
             self.rows_if(group_by != CostGroup::Project, &sql),
-            self.rows(&total_sql)
+            self.rows(&total_sql),
+            repeats
         )?;
         let mut rows = Vec::new();
         for row in group_rows {
@@ -430,13 +467,23 @@ impl Lux {
             } else {
                 row.try_get::<Option<String>>("", "k")?
             };
-            rows.push(cost_row(key, &row)?);
+            let mut cost = cost_row(key, &row)?;
+            if repeat_key.is_some()
+                && let Some(repeats) = cost.key.as_ref().and_then(|key| repeats.get(key))
+            {
+                cost.sessions -= repeats;
+            }
+            rows.push(cost);
         }
         if group_by == CostGroup::Day {
             rows.reverse();
         }
         let total = match total_rows.first() {
-            Some(row) => cost_row(None, row)?,
+            Some(row) => {
+                let mut total = cost_row(None, row)?;
+                total.sessions -= total_repeats;
+                total
+            }
             None => cost_row_empty(),
         };
         if group_by == CostGroup::Project && total.model_calls > 0 {
@@ -467,7 +514,11 @@ impl Lux {
         )
         .push(CALL_SUMS)
         .push(" FROM");
-        push_units(&mut sql, Units::Calls, project, filter, false);
+        if days::serves(self.db().get_database_backend(), filter) {
+            days::push_day_calls(&mut sql, project, filter, CallsKey::Model);
+        } else {
+            push_units(&mut sql, Units::Calls, project, filter, false);
+        }
         sql.push(" GROUP BY u.model ORDER BY n DESC, u.model");
         let mut models = Vec::new();
         for row in self.rows(&sql).await? {
@@ -498,7 +549,11 @@ impl Lux {
         sql.push("SELECT u.session_model AS k, ")
             .push(REASONING)
             .push(" FROM");
-        push_units(&mut sql, Units::Days, project, filter, false);
+        if days::serves(self.db().get_database_backend(), filter) {
+            days::push_day_activity(&mut sql, project, filter);
+        } else {
+            push_units(&mut sql, Units::Days, project, filter, false);
+        }
         sql.push(" WHERE u.session_model IS NOT NULL GROUP BY u.session_model");
         let main_sql = sql;
         let mut sql = self.sql();

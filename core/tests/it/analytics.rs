@@ -1329,6 +1329,18 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     // counted: the rows counted before must follow it.
     let (_, adopting, _) = crate::support::session(lux, "planner").await;
     spread_over_days(lux, project, &adopting, "adopted-model", &[0, 2]).await;
+    // A call on a day the session has no step: that day counts it as calling, once.
+    lux.record_model_call(
+        project,
+        &SessionRef::Id(raw.sessions[0].id),
+        NewModelCall {
+            latency_ms: 900,
+            created_at: Some(raw.sessions[0].created_at + Duration::days(5)),
+            ..NewModelCall::ok("acme", &model, 800, 200)
+        },
+    )
+    .await
+    .unwrap();
     let raw = self::raw(lux, project).await;
     assert_eq!(
         raw.sessions
@@ -1382,12 +1394,12 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
         assert_reports_equal_raw(lux, project, &raw, &filter).await;
     }
 
-    // Whole days are read from the rollup, partial ones from the rows: tampering with the rollup
-    // shows in the first only.
+    // Whole days are read from the rollups, partial ones from the rows: tampering with the
+    // per-session rollup (which SQLite's triggers carry into the day rollup) shows in the first only.
     let tamper = |delta: i64| {
         statement(
-            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + $1",
-            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + ?",
+            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + $1 WHERE calls > 0",
+            "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + ? WHERE calls > 0",
             vec![delta.into()],
         )
     };
@@ -1492,15 +1504,38 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
             "n <> 0 OR sessions <> 0",
         )
     };
+    let calls = |dim: &str, value: &str| {
+        const SUMS: &str = "SUM(calls) AS calls, SUM(failed_calls) AS failed_calls, \
+            SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+            SUM(cached_input_tokens) AS cached_input_tokens, \
+            SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nusd) AS cost_nusd";
+        (
+            format!(
+                "SELECT project_id, '{dim}' AS dim, day, {value} AS value, tool, \
+                 coalesce(session_model, '') AS model_key, {SUMS}, \
+                 COUNT(DISTINCT CASE WHEN calls > 0 THEN session_id END) AS sessions \
+                 FROM analytics_session_calls GROUP BY 1, 2, 3, 4, 5, 6"
+            ),
+            format!(
+                "SELECT project_id, dim, day, value, tool, model_key, calls, failed_calls, \
+                 input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_nusd, \
+                 sessions FROM analytics_day_calls WHERE dim = '{dim}'"
+            ),
+            "calls <> 0 OR input_tokens <> 0 OR cost_nusd <> 0 OR sessions <> 0",
+        )
+    };
     let checks = [
         (
             "SELECT project_id, day, tool, coalesce(session_model, '') AS model_key, \
-             SUM(steps) AS steps, SUM(findings) AS findings, SUM(alerts) AS alerts, \
+             SUM(steps) AS steps, SUM(confident_steps) AS confident_steps, \
+             round(SUM(confidence_sum), 9) AS confidence_sum, \
+             SUM(findings) AS findings, SUM(alerts) AS alerts, \
              SUM(steps > 0 OR findings > 0) AS finding_active, \
              SUM(steps > 0 OR alerts > 0) AS alert_active, SUM(findings > 0) AS with_findings, \
              SUM(alerts > 0) AS with_alerts FROM analytics_session_days GROUP BY 1, 2, 3, 4"
                 .to_owned(),
-            "SELECT project_id, day, tool, model_key, steps, findings, alerts, finding_active, \
+            "SELECT project_id, day, tool, model_key, steps, confident_steps, \
+             round(confidence_sum, 9) AS confidence_sum, findings, alerts, finding_active, \
              alert_active, with_findings, with_alerts FROM analytics_day_activity"
                 .to_owned(),
             "steps <> 0 OR findings <> 0 OR alerts <> 0 OR finding_active <> 0 \
@@ -1510,9 +1545,15 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
         signals("severity", "severity", "''"),
         signals("detector", "detector", "''"),
         signals("class", "kind", "severity"),
+        calls("model", "model"),
+        calls("any", "''"),
         (
-            "SELECT project_id, day, session_id FROM analytics_session_days WHERE session_id IN \
-             (SELECT session_id FROM analytics_session_days GROUP BY session_id HAVING COUNT(*) > 1)"
+            "SELECT project_id, day, session_id FROM (SELECT project_id, day, session_id \
+             FROM analytics_session_days UNION SELECT project_id, day, session_id \
+             FROM analytics_session_calls) WHERE session_id IN (SELECT session_id FROM \
+             (SELECT session_id, day FROM analytics_session_days UNION \
+             SELECT session_id, day FROM analytics_session_calls) \
+             GROUP BY session_id HAVING COUNT(*) > 1)"
                 .to_owned(),
             "SELECT project_id, day, session_id FROM analytics_session_spans".to_owned(),
             "true",

@@ -6,10 +6,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 /// Tables that exist only on SQLite: full-text search (PostgreSQL indexes the tables
 /// themselves) and the cross-session analytics rollups (PostgreSQL reads the per-session ones).
-const SQLITE_ONLY_TABLES: [&str; 5] = [
+const SQLITE_ONLY_TABLES: [&str; 6] = [
     "search_documents",
     "search_fts",
     "analytics_day_activity",
+    "analytics_day_calls",
     "analytics_day_signals",
     "analytics_session_spans",
 ];

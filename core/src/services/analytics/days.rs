@@ -1,5 +1,5 @@
 //! On SQLite, the cross-session daily rollups of migration 14 answer the bias and monitor
-//! reports over whole UTC days when no user or model is asked for: they add up a few rows per
+//! reports, and the models report's reasoning per main model, over whole UTC days when no user or model is asked for: they add up a few rows per
 //! (day, tool, main model) instead of one per session. A session active on several days of the
 //! range counts once, as in the raw rows: its repeats are read from migration 11's rows of the
 //! sessions `analytics_session_spans` lists, a handful, and subtracted.
@@ -147,6 +147,52 @@ fn push_spanning(
     sql.push(" GROUP BY sp.session_id HAVING COUNT(*) > 1)");
 }
 
+/// ` (…) u`: the rows of `analytics_day_activity` in scope, with the per-session units' names for
+/// the main model and the step counters.
+pub(super) fn push_day_activity(sql: &mut Sql, project: ProjectId, filter: &AnalyticsFilter) {
+    sql.push(
+        " (SELECT NULLIF(r.model_key, '') AS session_model, r.steps AS steps, \
+         r.confident_steps AS confident_steps, r.confidence_sum AS confidence_sum, \
+         r.findings AS findings FROM analytics_day_activity r WHERE r.project_id = ",
+    )
+    .bind(project.0);
+    push_scope(sql, filter, "r.day", "r.tool");
+    sql.push(") u");
+}
+
+/// Which rows of `analytics_day_calls` a cost or model report reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CallsKey {
+    /// Per called model.
+    Model,
+    /// All models together (per day, per tool, in total).
+    Any,
+}
+
+/// ` (…) u`: the rows of `analytics_day_calls` of `key` in scope, with the per-session units'
+/// column names (`model`, `day`, `tool`, the counters) and the sessions calling as `sessions`.
+pub(super) fn push_day_calls(
+    sql: &mut Sql,
+    project: ProjectId,
+    filter: &AnalyticsFilter,
+    key: CallsKey,
+) {
+    sql.push(
+        " (SELECT r.value AS model, r.day AS day, r.tool AS tool, r.calls AS calls, \
+         r.failed_calls AS failed_calls, r.input_tokens AS input_tokens, \
+         r.output_tokens AS output_tokens, r.cached_input_tokens AS cached_input_tokens, \
+         r.reasoning_tokens AS reasoning_tokens, r.cost_nusd AS cost_nusd, \
+         r.sessions AS sessions FROM analytics_day_calls r WHERE r.calls > 0 AND r.project_id = ",
+    )
+    .bind(project.0)
+    .push(match key {
+        CallsKey::Model => " AND r.dim = 'model'",
+        CallsKey::Any => " AND r.dim = 'any'",
+    });
+    push_scope(sql, filter, "r.day", "r.tool");
+    sql.push(") u");
+}
+
 fn key_of(text: Option<String>) -> String {
     text.unwrap_or_else(|| NO_MODEL_KEY.to_owned())
 }
@@ -187,26 +233,23 @@ impl Lux {
             sql.push(" GROUP BY ").push(key.day_column());
         }
 
-        // Per spanning session: its tool and model, and on how many days in range it was active
-        // and affected.
-        let per_session = if events == Units::Findings {
-            "SELECT d.tool AS tool, d.session_model AS model, \
-             CAST(SUM(CASE WHEN d.steps > 0 OR d.findings > 0 THEN 1 ELSE 0 END) AS BIGINT) AS active, \
-             CAST(SUM(CASE WHEN d.findings > 0 THEN 1 ELSE 0 END) AS BIGINT) AS hit \
-             FROM analytics_session_days d WHERE d.project_id = "
+        let (active, hit) = if events == Units::Findings {
+            ("(u.steps > 0 OR u.findings > 0)", "u.findings > 0")
         } else {
-            "SELECT d.tool AS tool, d.session_model AS model, \
-             CAST(SUM(CASE WHEN d.steps > 0 OR d.alerts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS active, \
-             CAST(SUM(CASE WHEN d.alerts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS hit \
-             FROM analytics_session_days d WHERE d.project_id = "
+            ("(u.steps > 0 OR u.alerts > 0)", "u.alerts > 0")
         };
-        let mut repeats_sql = self.sql();
-        repeats_sql.push(per_session).bind(project.0);
-        push_spanning(&mut repeats_sql, project, filter, "d.session_id");
-        push_scope(&mut repeats_sql, filter, "d.day", "d.tool");
-        repeats_sql.push(" GROUP BY d.session_id, d.tool, d.session_model");
-
-        let (rows, repeat_rows) = tokio::try_join!(self.rows(&sql), self.rows(&repeats_sql))?;
+        // A day's sessions count each session once already.
+        let repeat_key = match key {
+            Some(ActivityKey::Tool) => Some("u.tool"),
+            Some(ActivityKey::Model) => Some("u.session_model"),
+            Some(ActivityKey::Day) | None => None,
+        };
+        let days = "analytics_session_days";
+        let (rows, active_repeats, hit_repeats) = tokio::try_join!(
+            self.rows(&sql),
+            self.repeats(project, filter, days, active, repeat_key),
+            self.repeats(project, filter, days, hit, repeat_key)
+        )?;
         let mut denominators = Denominators::default();
         for row in rows {
             let activity = Activity {
@@ -221,21 +264,16 @@ impl Lux {
                 denominators.per_key.entry(key).or_default().add(&activity);
             }
         }
-        for row in repeat_rows {
-            let active: i64 = row.try_get("", "active")?;
-            let hit: i64 = row.try_get("", "hit")?;
-            let (active, hit) = ((active - 1).max(0), (hit - 1).max(0));
-            denominators.total.sessions -= active;
-            denominators.total.affected -= hit;
-            // A day's sessions count each session once already.
-            let group = match key {
-                Some(ActivityKey::Tool) => Some(row.try_get::<String>("", "tool")?),
-                Some(ActivityKey::Model) => Some(key_of(row.try_get("", "model")?)),
-                Some(ActivityKey::Day) | None => None,
-            };
-            if let Some(activity) = group.and_then(|g| denominators.per_key.get_mut(&g)) {
-                activity.sessions -= active;
-                activity.affected -= hit;
+        for (group, repeats) in active_repeats {
+            denominators.total.sessions -= repeats;
+            if let Some(activity) = denominators.per_key.get_mut(&group) {
+                activity.sessions -= repeats;
+            }
+        }
+        for (group, repeats) in hit_repeats {
+            denominators.total.affected -= repeats;
+            if let Some(activity) = denominators.per_key.get_mut(&group) {
+                activity.affected -= repeats;
             }
         }
         Ok(denominators)
@@ -269,29 +307,21 @@ impl Lux {
         push_scope(&mut sql, filter, "r.day", "r.tool");
         sql.push(" GROUP BY r.value");
 
-        let mut repeats_sql = self.sql();
-        repeats_sql
-            .push("SELECT ")
-            .push(key.units_column())
-            .push(
-                " AS k, COUNT(DISTINCT u.day) AS days FROM analytics_session_signals u \
-                 WHERE u.n > 0 AND u.project_id = ",
+        let condition = if units == Units::Findings {
+            "u.n > 0 AND u.source = 'finding'"
+        } else {
+            "u.n > 0 AND u.source = 'alert'"
+        };
+        let (rows, repeats) = tokio::try_join!(
+            self.rows(&sql),
+            self.repeats(
+                project,
+                filter,
+                "analytics_session_signals",
+                condition,
+                Some(key.units_column())
             )
-            .bind(project.0)
-            .push(" AND u.source = ")
-            .push(source);
-        push_spanning(&mut repeats_sql, project, filter, "u.session_id");
-        push_scope(&mut repeats_sql, filter, "u.day", "u.tool");
-        repeats_sql
-            .push(" GROUP BY u.session_id, ")
-            .push(key.units_column());
-
-        let (rows, repeat_rows) = tokio::try_join!(self.rows(&sql), self.rows(&repeats_sql))?;
-        let mut repeats: HashMap<String, i64> = HashMap::new();
-        for row in repeat_rows {
-            let days: i64 = row.try_get("", "days")?;
-            *repeats.entry(row.try_get("", "k")?).or_default() += (days - 1).max(0);
-        }
+        )?;
         let mut groups = Vec::new();
         for row in rows {
             let key: String = row.try_get("", "k")?;
@@ -308,6 +338,41 @@ impl Lux {
             });
         }
         Ok(groups)
+    }
+
+    /// How many more times than once each group counts the sessions active on several days of
+    /// the range: per group `key` (a column of migration 11's `units` rows `u`, or all in one
+    /// group `""`), the days in range beyond the first on which a session has a row counting
+    /// (`present` above zero) in that group. `condition` narrows the rows (e.g. to findings).
+    pub(super) async fn repeats(
+        &self,
+        project: ProjectId,
+        filter: &AnalyticsFilter,
+        units: &'static str,
+        condition: &'static str,
+        key: Option<&'static str>,
+    ) -> Result<HashMap<String, i64>> {
+        let mut sql = self.sql();
+        sql.push("SELECT ")
+            .push(key.unwrap_or("''"))
+            .push(" AS k, COUNT(DISTINCT u.day) AS days FROM ")
+            .push(units)
+            .push(" u WHERE ")
+            .push(condition)
+            .push(" AND u.project_id = ")
+            .bind(project.0);
+        push_spanning(&mut sql, project, filter, "u.session_id");
+        push_scope(&mut sql, filter, "u.day", "u.tool");
+        sql.push(" GROUP BY u.session_id");
+        if let Some(key) = key {
+            sql.push(", ").push(key);
+        }
+        let mut repeats: HashMap<String, i64> = HashMap::new();
+        for row in self.rows(&sql).await? {
+            let days: i64 = row.try_get("", "days")?;
+            *repeats.entry(key_of(row.try_get("", "k")?)).or_default() += (days - 1).max(0);
+        }
+        Ok(repeats)
     }
 
     /// Monitor alerts per `key` (kind or day) and severity, as rows `k`, `sev`, `n`.
