@@ -3,17 +3,19 @@
 //!
 //! The per-session rollups of migration 11 hold a row per (session, day, …): exact for distinct
 //! session counts, but at a million steps a report still reads one row per session. These tables
-//! add up all sessions of a (project, UTC day, session tool, session main model), the keys that
-//! partition sessions, so sums and distinct-session counts of different tools or models add up:
+//! add up all sessions of a project, UTC day and session tool (and main model, for activity):
+//! keys that partition sessions, so sums and distinct-session counts of different tools or
+//! models add up.
 //!
-//! - `analytics_day_activity`: steps (those with a confidence and its sum), findings, alerts, and
-//!   the sessions that day with a step or a finding, with a step or an alert, with a finding,
-//!   with an alert.
+//! - `analytics_day_activity`: per main model, steps (those with a confidence and its sum),
+//!   findings, alerts, and the sessions that day with a step or a finding, with a step or an
+//!   alert, with a finding, with an alert.
 //! - `analytics_day_signals`: per finding or alert class dimension (`dim`: the bias type or alert
 //!   `kind`, the `severity`, the `detector`, or the `class` — kind and severity together), how
 //!   many, and in how many sessions that day.
-//! - `analytics_day_calls`: per called model (`dim` `model`) and for all models (`any`), calls,
-//!   failed calls, tokens and cost, and the sessions making them that day.
+//! - `analytics_day_calls`: per called model (`dim` `model`), per model and provider (`route`)
+//!   and for all models (`any`), calls, failed calls, tokens and cost, and the sessions making
+//!   them that day.
 //! - `analytics_session_spans`: every day of each session active on more than one day. A session
 //!   counted on several days of a range counts once in the range: reports subtract the repeats
 //!   of these sessions, read from migration 11's rows of just them.
@@ -22,11 +24,12 @@
 //! exact in the same transaction: a row's contribution is subtracted in its old state and added
 //! in its new one, and a session counts on a day while any of its rows of that dimension's value
 //! has a count (the trigger looks at the session's other rows of that day, a primary-key prefix).
-//! A session without a main model is keyed `''`: the services store an empty model as none.
+//! A session without a main model is keyed `''` (the services store an empty model as none); one
+//! adopting a model moves its activity rows to the model's key.
 //!
 //! SQLite only. SQLite has one writer at a time, so these shared rows cost nothing but the
-//! trigger's work. On PostgreSQL every writer of the same project, day, tool and model would
-//! queue on them until commit, and two batches touching the same classes in different orders
+//! trigger's work. On PostgreSQL every writer of the same project, day and tool would queue on
+//! them until commit, and two batches touching the same classes in different orders
 //! could deadlock; there the reports read migration 11's per-session rows.
 
 use sea_orm_migration::prelude::*;
@@ -59,18 +62,17 @@ const TABLES: [&str; 4] = [
     value TEXT NOT NULL,
     severity TEXT NOT NULL,
     tool TEXT NOT NULL,
-    model_key TEXT NOT NULL,
     n BIGINT NOT NULL DEFAULT 0,
     sessions BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, source, dim, day, value, severity, tool, model_key)
+    PRIMARY KEY (project_id, source, dim, day, value, severity, tool)
 ) WITHOUT ROWID",
     "CREATE TABLE analytics_day_calls (
     project_id BLOB NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
     value TEXT NOT NULL,
+    provider TEXT NOT NULL,
     tool TEXT NOT NULL,
-    model_key TEXT NOT NULL,
     calls BIGINT NOT NULL DEFAULT 0,
     failed_calls BIGINT NOT NULL DEFAULT 0,
     input_tokens BIGINT NOT NULL DEFAULT 0,
@@ -79,7 +81,7 @@ const TABLES: [&str; 4] = [
     reasoning_tokens BIGINT NOT NULL DEFAULT 0,
     cost_nusd BIGINT NOT NULL DEFAULT 0,
     sessions BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, dim, day, value, tool, model_key)
+    PRIMARY KEY (project_id, dim, day, value, provider, tool)
 ) WITHOUT ROWID",
     "CREATE TABLE analytics_session_spans (
     project_id BLOB NOT NULL,
@@ -228,8 +230,8 @@ const CALLS: Rollup = Rollup {
 };
 
 /// A dimension a cross-session table counts sessions by: its name (the `dim` column), the key
-/// columns besides project, dim, day, tool and main model with their values over a unit row
-/// `{r}`, and what makes another unit row `o` of the same session and day share that value.
+/// columns besides project, dim, day and tool with their values over a unit row `{r}`, and what
+/// makes another unit row `o` of the same session and day share that value.
 struct Dimension {
     rollup: &'static Rollup,
     name: &'static str,
@@ -237,7 +239,7 @@ struct Dimension {
     same: &'static str,
 }
 
-const DIMENSIONS: [Dimension; 6] = [
+const DIMENSIONS: [Dimension; 7] = [
     Dimension {
         rollup: &SIGNALS,
         name: "kind",
@@ -281,30 +283,33 @@ const DIMENSIONS: [Dimension; 6] = [
     Dimension {
         rollup: &CALLS,
         name: "model",
-        key: &[("value", "{r}.model")],
+        key: &[("value", "{r}.model"), ("provider", "''")],
         same: "o.model = {r}.model",
     },
     Dimension {
         rollup: &CALLS,
         name: "any",
-        key: &[("value", "''")],
+        key: &[("value", "''"), ("provider", "''")],
         same: "true",
+    },
+    Dimension {
+        rollup: &CALLS,
+        name: "route",
+        key: &[("value", "{r}.model"), ("provider", "{r}.provider")],
+        same: "o.model = {r}.model AND o.provider = {r}.provider",
     },
 ];
 
 impl Dimension {
     fn key_columns(&self) -> String {
         let columns: Vec<&str> = self.key.iter().map(|(c, _)| *c).collect();
-        format!(
-            "project_id, dim, day, {}, tool, model_key",
-            columns.join(", ")
-        )
+        format!("project_id, dim, day, {}, tool", columns.join(", "))
     }
 
     fn key_values(&self, r: &str) -> String {
         let values: Vec<String> = self.key.iter().map(|(_, v)| v.replace("{r}", r)).collect();
         format!(
-            "{r}.project_id, '{}', {r}.day, {}, {r}.tool, coalesce({r}.session_model, '')",
+            "{r}.project_id, '{}', {r}.day, {}, {r}.tool",
             self.name,
             values.join(", ")
         )
@@ -321,8 +326,7 @@ impl Dimension {
             .join(" AND ")
     }
 
-    /// Whether another counted row of `r`'s session and day (and main model, which a model
-    /// adoption changes row by row) has `r`'s value.
+    /// Whether another counted row of `r`'s session and day has `r`'s value.
     fn shared(&self, r: &str) -> String {
         let units = self.rollup;
         let itself: Vec<String> = units
@@ -333,7 +337,7 @@ impl Dimension {
         format!(
             "EXISTS (SELECT 1 FROM {} o WHERE o.project_id = {r}.project_id \
              AND o.day = {r}.day AND o.session_id = {r}.session_id \
-             AND o.session_model IS {r}.session_model AND o.{} > 0 AND {} AND NOT ({}))",
+             AND o.{} > 0 AND {} AND NOT ({}))",
             units.units,
             units.present,
             self.same.replace("{r}", r),
@@ -512,19 +516,11 @@ fn triggers() -> Vec<(String, String, String)> {
                 format!("AFTER INSERT ON {units}"),
                 body(on_insert),
             ),
+            // Only counters change in place: a session adopting a main model moves nothing here.
             (
                 format!("{units}_day_au"),
-                format!("AFTER UPDATE ON {units} {same_model}"),
+                format!("AFTER UPDATE OF {} ON {units}", rollup.counters.join(", ")),
                 body(dims().map(Dimension::change)),
-            ),
-            (
-                format!("{units}_day_model_au"),
-                format!("AFTER UPDATE ON {units} {new_model}"),
-                body(
-                    dims()
-                        .map(|d| d.subtract("old"))
-                        .chain(dims().map(|d| d.add("new"))),
-                ),
             ),
             (
                 format!("{units}_day_ad"),

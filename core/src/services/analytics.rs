@@ -376,15 +376,18 @@ impl Lux {
         limit: Option<u32>,
     ) -> Result<CostReport> {
         filter.check()?;
-        // On SQLite the day rollups answer all but the per-user and per-session costs.
-        let from_days = days::serves(self.db().get_database_backend(), filter)
-            && !matches!(group_by, CostGroup::User | CostGroup::Session);
-        let sessions = if from_days {
-            ", CAST(COALESCE(SUM(u.sessions), 0) AS BIGINT) AS ns"
-        } else {
-            ", COUNT(DISTINCT u.session_id) AS ns"
+        // On SQLite the day rollups answer the total, and every grouping but by user or session.
+        let total_from_days = days::serves(self.db().get_database_backend(), filter);
+        let groups_from_days =
+            total_from_days && !matches!(group_by, CostGroup::User | CostGroup::Session);
+        let sessions = |from_days: bool| {
+            if from_days {
+                ", CAST(COALESCE(SUM(u.sessions), 0) AS BIGINT) AS ns"
+            } else {
+                ", COUNT(DISTINCT u.session_id) AS ns"
+            }
         };
-        let push_calls = |sql: &mut Sql, key: CallsKey| {
+        let push_calls = |sql: &mut Sql, from_days: bool, key: CallsKey| {
             if from_days {
                 days::push_day_calls(sql, project, filter, key);
             } else {
@@ -405,7 +408,7 @@ impl Lux {
             sql.push("SELECT ")
                 .push(key)
                 .push(" AS k, CAST(SUM(u.calls) AS BIGINT) AS n")
-                .push(sessions)
+                .push(sessions(groups_from_days))
                 .push(CALL_SUMS)
                 .push(" FROM");
             let calls_key = if group_by == CostGroup::Model {
@@ -413,7 +416,7 @@ impl Lux {
             } else {
                 CallsKey::Any
             };
-            push_calls(&mut sql, calls_key);
+            push_calls(&mut sql, groups_from_days, calls_key);
             sql.push(" GROUP BY ").push(key);
             if group_by == CostGroup::Day {
                 // The most recent days within the limit; turned oldest first below.
@@ -432,33 +435,42 @@ impl Lux {
         let mut total_sql = self.sql();
         total_sql
             .push("SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n")
-            .push(sessions)
+            .push(sessions(total_from_days))
             .push(CALL_SUMS)
             .push(" FROM");
-        push_calls(&mut total_sql, CallsKey::Any);
+        push_calls(&mut total_sql, total_from_days, CallsKey::Any);
         // A day's sessions count each session once already; model and tool groups and the total
         // take back the repeats of sessions calling on several days.
         let repeat_key = match group_by {
-            CostGroup::Model => Some("u.model"),
-            CostGroup::Tool => Some("u.tool"),
+            CostGroup::Model if groups_from_days => Some("u.model"),
+            CostGroup::Tool if groups_from_days => Some("u.tool"),
             _ => None,
         };
+        let units = "analytics_session_calls";
         let repeats = async {
-            if from_days {
-                let units = "analytics_session_calls";
-                let (per_group, total) = tokio::try_join!(
-                    self.repeats(project, filter, units, "u.calls > 0", repeat_key),
-                    self.repeats(project, filter, units, "u.calls > 0", None)
-                )?;
-                Ok((per_group, total.values().sum()))
-            } else {
-                Ok((HashMap::new(), 0))
+            match repeat_key {
+                Some(key) => {
+                    self.repeats(project, filter, units, "u.calls > 0", Some(key))
+                        .await
+                }
+                None => Ok(HashMap::new()),
             }
         };
-        let (group_rows, total_rows, (repeats, total_repeats)) = tokio::try_join!(
+        let total_repeats = async {
+            if total_from_days {
+                let repeats = self
+                    .repeats(project, filter, units, "u.calls > 0", None)
+                    .await?;
+                Ok(repeats.values().sum())
+            } else {
+                Ok(0)
+            }
+        };
+        let (group_rows, total_rows, repeats, total_repeats) = tokio::try_join!(
             self.rows_if(group_by != CostGroup::Project, &sql),
             self.rows(&total_sql),
-            repeats
+            repeats,
+            total_repeats
         )?;
         let mut rows = Vec::new();
         for row in group_rows {
@@ -468,9 +480,7 @@ impl Lux {
                 row.try_get::<Option<String>>("", "k")?
             };
             let mut cost = cost_row(key, &row)?;
-            if repeat_key.is_some()
-                && let Some(repeats) = cost.key.as_ref().and_then(|key| repeats.get(key))
-            {
+            if let Some(repeats) = cost.key.as_ref().and_then(|key| repeats.get(key)) {
                 cost.sessions -= repeats;
             }
             rows.push(cost);
@@ -1008,14 +1018,22 @@ impl Lux {
     ) -> Result<RecommendationReport> {
         let now = self.now();
         let period_end = filter.until.map_or(now, |until| until.min(now));
+        let from_days = days::serves(self.db().get_database_backend(), filter);
+        let push_calls = |sql: &mut Sql, key: CallsKey| {
+            if from_days {
+                days::push_day_calls(sql, project, filter, key);
+            } else {
+                push_units(sql, Units::Calls, project, filter, false);
+            }
+        };
         let mut first_day_sql = self.sql();
         first_day_sql.push("SELECT MIN(u.day) AS day FROM");
-        push_units(&mut first_day_sql, Units::Calls, project, filter, false);
+        push_calls(&mut first_day_sql, CallsKey::Any);
         // The provider a model is mostly called through decides the price it would be charged.
         let mut providers_sql = self.sql();
         providers_sql
             .push("SELECT u.model AS k, u.provider AS p, CAST(SUM(u.calls) AS BIGINT) AS n FROM");
-        push_units(&mut providers_sql, Units::Calls, project, filter, false);
+        push_calls(&mut providers_sql, CallsKey::Route);
         providers_sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
         let (models, first_day_rows, provider_rows, prices) = tokio::try_join!(
             models,

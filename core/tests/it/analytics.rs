@@ -1493,31 +1493,29 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
         (
             format!(
                 "SELECT project_id, source, '{dim}' AS dim, day, {value} AS value, {severity} AS severity, \
-                 tool, coalesce(session_model, '') AS model_key, SUM(n) AS n, \
-                 COUNT(DISTINCT CASE WHEN n > 0 THEN session_id END) AS sessions \
-                 FROM analytics_session_signals GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+                 tool, SUM(n) AS n, COUNT(DISTINCT CASE WHEN n > 0 THEN session_id END) AS sessions \
+                 FROM analytics_session_signals GROUP BY 1, 2, 3, 4, 5, 6, 7"
             ),
             format!(
-                "SELECT project_id, source, dim, day, value, severity, tool, model_key, n, sessions \
+                "SELECT project_id, source, dim, day, value, severity, tool, n, sessions \
                  FROM analytics_day_signals WHERE dim = '{dim}'"
             ),
             "n <> 0 OR sessions <> 0",
         )
     };
-    let calls = |dim: &str, value: &str| {
+    let calls = |dim: &str, value: &str, provider: &str| {
         const SUMS: &str = "SUM(calls) AS calls, SUM(failed_calls) AS failed_calls, \
             SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
             SUM(cached_input_tokens) AS cached_input_tokens, \
             SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nusd) AS cost_nusd";
         (
             format!(
-                "SELECT project_id, '{dim}' AS dim, day, {value} AS value, tool, \
-                 coalesce(session_model, '') AS model_key, {SUMS}, \
-                 COUNT(DISTINCT CASE WHEN calls > 0 THEN session_id END) AS sessions \
+                "SELECT project_id, '{dim}' AS dim, day, {value} AS value, {provider} AS provider, \
+                 tool, {SUMS}, COUNT(DISTINCT CASE WHEN calls > 0 THEN session_id END) AS sessions \
                  FROM analytics_session_calls GROUP BY 1, 2, 3, 4, 5, 6"
             ),
             format!(
-                "SELECT project_id, dim, day, value, tool, model_key, calls, failed_calls, \
+                "SELECT project_id, dim, day, value, provider, tool, calls, failed_calls, \
                  input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_nusd, \
                  sessions FROM analytics_day_calls WHERE dim = '{dim}'"
             ),
@@ -1545,8 +1543,9 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
         signals("severity", "severity", "''"),
         signals("detector", "detector", "''"),
         signals("class", "kind", "severity"),
-        calls("model", "model"),
-        calls("any", "''"),
+        calls("model", "model", "''"),
+        calls("any", "''", "''"),
+        calls("route", "model", "provider"),
         (
             "SELECT project_id, day, session_id FROM (SELECT project_id, day, session_id \
              FROM analytics_session_days UNION SELECT project_id, day, session_id \

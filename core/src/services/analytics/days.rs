@@ -1,5 +1,5 @@
-//! On SQLite, the cross-session daily rollups of migration 14 answer the bias and monitor
-//! reports, and the models report's reasoning per main model, over whole UTC days when no user or model is asked for: they add up a few rows per
+//! On SQLite, the cross-session daily rollups of migration 14 answer the bias, monitor, cost,
+//! model and recommendation reports over whole UTC days when no user or model is asked for: they add up a few rows per
 //! (day, tool, main model) instead of one per session. A session active on several days of the
 //! range counts once, as in the raw rows: its repeats are read from migration 11's rows of the
 //! sessions `analytics_session_spans` lists, a handful, and subtracted.
@@ -167,10 +167,13 @@ pub(super) enum CallsKey {
     Model,
     /// All models together (per day, per tool, in total).
     Any,
+    /// Per called model and provider.
+    Route,
 }
 
 /// ` (…) u`: the rows of `analytics_day_calls` of `key` in scope, with the per-session units'
-/// column names (`model`, `day`, `tool`, the counters) and the sessions calling as `sessions`.
+/// column names (`model`, `provider`, `day`, `tool`, the counters) and the sessions calling as
+/// `sessions`.
 pub(super) fn push_day_calls(
     sql: &mut Sql,
     project: ProjectId,
@@ -178,7 +181,8 @@ pub(super) fn push_day_calls(
     key: CallsKey,
 ) {
     sql.push(
-        " (SELECT r.value AS model, r.day AS day, r.tool AS tool, r.calls AS calls, \
+        " (SELECT r.value AS model, r.provider AS provider, r.day AS day, r.tool AS tool, \
+         r.calls AS calls, \
          r.failed_calls AS failed_calls, r.input_tokens AS input_tokens, \
          r.output_tokens AS output_tokens, r.cached_input_tokens AS cached_input_tokens, \
          r.reasoning_tokens AS reasoning_tokens, r.cost_nusd AS cost_nusd, \
@@ -188,6 +192,7 @@ pub(super) fn push_day_calls(
     .push(match key {
         CallsKey::Model => " AND r.dim = 'model'",
         CallsKey::Any => " AND r.dim = 'any'",
+        CallsKey::Route => " AND r.dim = 'route'",
     });
     push_scope(sql, filter, "r.day", "r.tool");
     sql.push(") u");
