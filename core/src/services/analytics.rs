@@ -5,8 +5,10 @@
 //! through [`Sql`], so SQLite and PostgreSQL return the same numbers; rates are derived from those
 //! integers in Rust. Reports read the per-session daily rollups of migration 11 for the whole UTC
 //! days of their range and the raw rows for the partial days at its edges (see [`units`]), which
-//! equals an aggregate over the raw rows. Latency percentiles walk the calls of one model in
-//! latency order (`analytics_call_latencies`). The overview reads the coarser daily rollup
+//! equals an aggregate over the raw rows; on SQLite, whole-day ranges without a user or model
+//! read the cross-session day rollups of migration 14 instead (see [`days`]). Latency
+//! percentiles walk the calls of one model in latency order (`analytics_call_latencies`). The
+//! overview reads the coarser daily rollup
 //! `analytics_daily` (migration 9) when its time bounds are UTC midnights and no model is asked
 //! for. Session summaries read one session's raw rows.
 
@@ -387,13 +389,6 @@ impl Lux {
                 ", COUNT(DISTINCT u.session_id) AS ns"
             }
         };
-        let push_calls = |sql: &mut Sql, from_days: bool, key: CallsKey| {
-            if from_days {
-                days::push_day_calls(sql, project, filter, key);
-            } else {
-                push_units(sql, Units::Calls, project, filter, false);
-            }
-        };
         let mut sql = self.sql();
         let key = match group_by {
             CostGroup::Model => "u.model",
@@ -416,7 +411,7 @@ impl Lux {
             } else {
                 CallsKey::Any
             };
-            push_calls(&mut sql, groups_from_days, calls_key);
+            days::push_calls(&mut sql, project, filter, groups_from_days, calls_key);
             sql.push(" GROUP BY ").push(key);
             if group_by == CostGroup::Day {
                 // The most recent days within the limit; turned oldest first below.
@@ -438,7 +433,13 @@ impl Lux {
             .push(sessions(total_from_days))
             .push(CALL_SUMS)
             .push(" FROM");
-        push_calls(&mut total_sql, total_from_days, CallsKey::Any);
+        days::push_calls(
+            &mut total_sql,
+            project,
+            filter,
+            total_from_days,
+            CallsKey::Any,
+        );
         // A day's sessions count each session once already; model and tool groups and the total
         // take back the repeats of sessions calling on several days.
         let repeat_key = match group_by {
@@ -524,11 +525,8 @@ impl Lux {
         )
         .push(CALL_SUMS)
         .push(" FROM");
-        if days::serves(self.db().get_database_backend(), filter) {
-            days::push_day_calls(&mut sql, project, filter, CallsKey::Model);
-        } else {
-            push_units(&mut sql, Units::Calls, project, filter, false);
-        }
+        let from_days = days::serves(self.db().get_database_backend(), filter);
+        days::push_calls(&mut sql, project, filter, from_days, CallsKey::Model);
         sql.push(" GROUP BY u.model ORDER BY n DESC, u.model");
         let mut models = Vec::new();
         for row in self.rows(&sql).await? {
@@ -688,14 +686,6 @@ impl Lux {
              CAST(COALESCE(SUM(u.alerts), 0) AS BIGINT) AS ne, \
              COUNT(DISTINCT CASE WHEN u.alerts > 0 THEN u.session_id END) AS nes FROM"
         };
-        let activity_of = |row: &QueryResult| -> Result<Activity> {
-            Ok(Activity {
-                steps: row.try_get("", "n")?,
-                sessions: row.try_get("", "ns")?,
-                events: row.try_get("", "ne")?,
-                affected: row.try_get("", "nes")?,
-            })
-        };
         let mut denominators = Denominators::default();
         let mut per_key_sql = self.sql();
         if let Some(key) = key {
@@ -744,10 +734,10 @@ impl Lux {
         for row in per_key_rows {
             denominators
                 .per_key
-                .insert(group_key(&row)?, activity_of(&row)?);
+                .insert(group_key(&row)?, Activity::from_row(&row)?);
         }
         if let Some(row) = total_rows.first() {
-            denominators.total = activity_of(row)?;
+            denominators.total = Activity::from_row(row)?;
         }
         Ok(denominators)
     }
@@ -1019,21 +1009,26 @@ impl Lux {
         let now = self.now();
         let period_end = filter.until.map_or(now, |until| until.min(now));
         let from_days = days::serves(self.db().get_database_backend(), filter);
-        let push_calls = |sql: &mut Sql, key: CallsKey| {
-            if from_days {
-                days::push_day_calls(sql, project, filter, key);
-            } else {
-                push_units(sql, Units::Calls, project, filter, false);
-            }
-        };
         let mut first_day_sql = self.sql();
         first_day_sql.push("SELECT MIN(u.day) AS day FROM");
-        push_calls(&mut first_day_sql, CallsKey::Any);
+        days::push_calls(
+            &mut first_day_sql,
+            project,
+            filter,
+            from_days,
+            CallsKey::Any,
+        );
         // The provider a model is mostly called through decides the price it would be charged.
         let mut providers_sql = self.sql();
         providers_sql
             .push("SELECT u.model AS k, u.provider AS p, CAST(SUM(u.calls) AS BIGINT) AS n FROM");
-        push_calls(&mut providers_sql, CallsKey::Route);
+        days::push_calls(
+            &mut providers_sql,
+            project,
+            filter,
+            from_days,
+            CallsKey::Route,
+        );
         providers_sql.push(" GROUP BY u.model, u.provider ORDER BY n DESC, u.provider");
         let (models, first_day_rows, provider_rows, prices) = tokio::try_join!(
             models,
@@ -1309,6 +1304,16 @@ struct Activity {
 }
 
 impl Activity {
+    /// The columns `n` (steps), `ns` (sessions), `ne` (events) and `nes` (affected) of `row`.
+    fn from_row(row: &QueryResult) -> Result<Activity> {
+        Ok(Activity {
+            steps: row.try_get("", "n")?,
+            sessions: row.try_get("", "ns")?,
+            events: row.try_get("", "ne")?,
+            affected: row.try_get("", "nes")?,
+        })
+    }
+
     fn add(&mut self, other: &Activity) {
         self.steps += other.steps;
         self.sessions += other.sessions;

@@ -1,15 +1,16 @@
 //! On SQLite, the cross-session daily rollups of migration 14 answer the bias, monitor, cost,
-//! model and recommendation reports over whole UTC days when no user or model is asked for: they add up a few rows per
-//! (day, tool, main model) instead of one per session. A session active on several days of the
-//! range counts once, as in the raw rows: its repeats are read from migration 11's rows of the
-//! sessions `analytics_session_spans` lists, a handful, and subtracted.
+//! model and recommendation reports over whole UTC days when no user or model is asked for: a
+//! few rows per day and tool (and main model) instead of one per session. A session active on
+//! several days of the range counts once, as in the raw rows: its repeats are read from
+//! migration 11's rows of the sessions `analytics_session_spans` lists, a handful, and
+//! subtracted.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sea_orm::DbBackend;
 
-use super::units::{Span, Units, span};
+use super::units::{Span, Units, push_units, span};
 use super::{Activity, Denominators, Sql};
 use crate::domain::{AnalyticsFilter, NO_MODEL_KEY, ProjectId};
 use crate::error::Result;
@@ -79,7 +80,8 @@ pub(super) struct SignalGroup {
 }
 
 /// Whether the day rollups answer `filter`: SQLite, only whole days, and no user or model (the
-/// rollups key by tool and main model; "a model" also means any model a session called).
+/// rollups key by tool, and main model at most; "a model" also means any model a session
+/// called).
 pub(super) fn serves(backend: DbBackend, filter: &AnalyticsFilter) -> bool {
     backend == DbBackend::Sqlite
         && filter.user_id.is_none()
@@ -171,15 +173,26 @@ pub(super) enum CallsKey {
     Route,
 }
 
-/// ` (…) u`: the rows of `analytics_day_calls` of `key` in scope, with the per-session units'
-/// column names (`model`, `provider`, `day`, `tool`, the counters) and the sessions calling as
-/// `sessions`.
-pub(super) fn push_day_calls(
+/// ` (…) u`: the call units in scope — from `analytics_day_calls` (`key`'s rows, with the sessions
+/// calling as `sessions`) when `from_days`, else migration 11's per-session rows.
+pub(super) fn push_calls(
     sql: &mut Sql,
     project: ProjectId,
     filter: &AnalyticsFilter,
+    from_days: bool,
     key: CallsKey,
 ) {
+    if from_days {
+        push_day_calls(sql, project, filter, key);
+    } else {
+        push_units(sql, Units::Calls, project, filter, false);
+    }
+}
+
+/// ` (…) u`: the rows of `analytics_day_calls` of `key` in scope, with the per-session units'
+/// column names (`model`, `provider`, `day`, `tool`, the counters) and the sessions calling as
+/// `sessions`.
+fn push_day_calls(sql: &mut Sql, project: ProjectId, filter: &AnalyticsFilter, key: CallsKey) {
     sql.push(
         " (SELECT r.value AS model, r.provider AS provider, r.day AS day, r.tool AS tool, \
          r.calls AS calls, \
@@ -257,12 +270,7 @@ impl Lux {
         )?;
         let mut denominators = Denominators::default();
         for row in rows {
-            let activity = Activity {
-                steps: row.try_get("", "n")?,
-                sessions: row.try_get("", "ns")?,
-                events: row.try_get("", "ne")?,
-                affected: row.try_get("", "nes")?,
-            };
+            let activity = Activity::from_row(&row)?;
             denominators.total.add(&activity);
             if key.is_some() {
                 let key = key_of(row.try_get("", "k")?);
