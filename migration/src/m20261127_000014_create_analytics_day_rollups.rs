@@ -37,8 +37,18 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-const TABLES: [&str; 4] = [
-    "CREATE TABLE analytics_day_activity (
+/// `CREATE TABLE` statements; the signal and call tables carry their rollup's counters.
+fn create_tables() -> Vec<String> {
+    let counters = |rollup: &Rollup| -> String {
+        rollup
+            .counters
+            .iter()
+            .chain(&["sessions"])
+            .map(|c| format!("    {c} BIGINT NOT NULL DEFAULT 0,\n"))
+            .collect()
+    };
+    vec![
+        "CREATE TABLE analytics_day_activity (
     project_id BLOB NOT NULL,
     day TEXT NOT NULL,
     tool TEXT NOT NULL,
@@ -53,8 +63,10 @@ const TABLES: [&str; 4] = [
     with_findings BIGINT NOT NULL DEFAULT 0,
     with_alerts BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, day, tool, model_key)
-) WITHOUT ROWID",
-    "CREATE TABLE analytics_day_signals (
+) WITHOUT ROWID"
+            .to_owned(),
+        format!(
+            "CREATE TABLE analytics_day_signals (
     project_id BLOB NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -62,34 +74,31 @@ const TABLES: [&str; 4] = [
     value TEXT NOT NULL,
     severity TEXT NOT NULL,
     tool TEXT NOT NULL,
-    n BIGINT NOT NULL DEFAULT 0,
-    sessions BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, source, dim, day, value, severity, tool)
+{}    PRIMARY KEY (project_id, source, dim, day, value, severity, tool)
 ) WITHOUT ROWID",
-    "CREATE TABLE analytics_day_calls (
+            counters(&SIGNALS)
+        ),
+        format!(
+            "CREATE TABLE analytics_day_calls (
     project_id BLOB NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
     value TEXT NOT NULL,
     provider TEXT NOT NULL,
     tool TEXT NOT NULL,
-    calls BIGINT NOT NULL DEFAULT 0,
-    failed_calls BIGINT NOT NULL DEFAULT 0,
-    input_tokens BIGINT NOT NULL DEFAULT 0,
-    output_tokens BIGINT NOT NULL DEFAULT 0,
-    cached_input_tokens BIGINT NOT NULL DEFAULT 0,
-    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
-    cost_nusd BIGINT NOT NULL DEFAULT 0,
-    sessions BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, dim, day, value, provider, tool)
+{}    PRIMARY KEY (project_id, dim, day, value, provider, tool)
 ) WITHOUT ROWID",
-    "CREATE TABLE analytics_session_spans (
+            counters(&CALLS)
+        ),
+        "CREATE TABLE analytics_session_spans (
     project_id BLOB NOT NULL,
     day TEXT NOT NULL,
     session_id BLOB NOT NULL,
     PRIMARY KEY (project_id, day, session_id)
-) WITHOUT ROWID",
-];
+) WITHOUT ROWID"
+            .to_owned(),
+    ]
+}
 
 /// `analytics_day_activity`'s counters and what a row `r` of `analytics_session_days` adds to
 /// each.
@@ -560,7 +569,7 @@ WHERE a.session_id IN (SELECT m.session_id FROM (
 }
 
 fn up_statements() -> Vec<String> {
-    let mut statements: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
+    let mut statements = create_tables();
     statements.extend(
         triggers()
             .into_iter()

@@ -8,9 +8,8 @@
 //! equals an aggregate over the raw rows; on SQLite, whole-day ranges without a user or model
 //! read the cross-session day rollups of migration 14 instead (see [`days`]). Latency
 //! percentiles walk the calls of one model in latency order (`analytics_call_latencies`). The
-//! overview reads the coarser daily rollup
-//! `analytics_daily` (migration 9) when its time bounds are UTC midnights and no model is asked
-//! for. Session summaries read one session's raw rows.
+//! overview reads the coarser daily rollup `analytics_daily` (migration 9) when its time bounds
+//! are UTC midnights and no model is asked for. Session summaries read one session's raw rows.
 
 use std::collections::{BTreeMap, HashMap};
 
