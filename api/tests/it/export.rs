@@ -183,7 +183,19 @@ async fn analytics_tables_export_the_reports(lux: &Lux) {
     let project = lux.default_project();
     demo(lux, project, 12).await;
     let server = serve(lux).await;
-    let all = AnalyticsFilter::default();
+    // Up to today's UTC midnight, so that the recommendations' monthly savings, extrapolated over
+    // the period up to its end, do not change between one download and the next (an open end
+    // is "now").
+    let midnight = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let all = AnalyticsFilter {
+        until: Some(midnight),
+        ..AnalyticsFilter::default()
+    };
+    let until = midnight.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for table in AnalyticsTable::ALL {
         let groupings: Vec<Option<&str>> = if table.groupings().is_empty() {
             vec![None]
@@ -192,7 +204,9 @@ async fn analytics_tables_export_the_reports(lux: &Lux) {
         };
         for group in groupings {
             let query = group.map(|g| format!("&group_by={g}")).unwrap_or_default();
-            let path = |format: &str| format!("/api/v1/export/{table}?format={format}{query}");
+            let path = |format: &str| {
+                format!("/api/v1/export/{table}?format={format}&until={until}{query}")
+            };
             let json = server.download(&path("json"), None).await;
             assert_eq!(json.status, 200, "{table} {group:?}");
             assert_eq!(
