@@ -27,18 +27,27 @@
 //! A session without a main model is keyed `''` (the services store an empty model as none); one
 //! adopting a model moves its activity rows to the model's key.
 //!
-//! SQLite only. SQLite has one writer at a time, so these shared rows cost nothing but the
-//! trigger's work. On PostgreSQL every writer of the same project, day and tool would queue on
-//! them until commit, and two batches touching the same classes in different orders
-//! could deadlock; there the reports read migration 11's per-session rows.
+//! These triggers are SQLite's: it has one writer at a time, so the shared rows cost nothing but
+//! the trigger's work. On PostgreSQL every writer of the same project, day and tool would queue
+//! on them until commit, and two batches touching the same classes in different orders could
+//! deadlock; migration 15 creates the same tables there and refreshes them in the background
+//! from the [`day_rollups`] queries.
 
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-/// `CREATE TABLE` statements; the signal and call tables carry their rollup's counters.
-fn create_tables() -> Vec<String> {
+/// The cross-session tables reports read.
+pub(crate) const DAY_TABLES: [&str; 3] = [
+    "analytics_day_activity",
+    "analytics_day_signals",
+    "analytics_day_calls",
+];
+
+/// `CREATE TABLE` statements with `uuid` as the type of ids and `options` after each table; the
+/// signal and call tables carry their rollup's counters.
+pub(crate) fn create_tables(uuid: &str, options: &str) -> Vec<String> {
     let counters = |rollup: &Rollup| -> String {
         rollup
             .counters
@@ -48,8 +57,9 @@ fn create_tables() -> Vec<String> {
             .collect()
     };
     vec![
-        "CREATE TABLE analytics_day_activity (
-    project_id BLOB NOT NULL,
+        format!(
+            "CREATE TABLE analytics_day_activity (
+    project_id {uuid} NOT NULL,
     day TEXT NOT NULL,
     tool TEXT NOT NULL,
     model_key TEXT NOT NULL,
@@ -63,11 +73,11 @@ fn create_tables() -> Vec<String> {
     with_findings BIGINT NOT NULL DEFAULT 0,
     with_alerts BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, day, tool, model_key)
-) WITHOUT ROWID"
-            .to_owned(),
+){options}"
+        ),
         format!(
             "CREATE TABLE analytics_day_signals (
-    project_id BLOB NOT NULL,
+    project_id {uuid} NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -75,28 +85,29 @@ fn create_tables() -> Vec<String> {
     severity TEXT NOT NULL,
     tool TEXT NOT NULL,
 {}    PRIMARY KEY (project_id, source, dim, day, value, severity, tool)
-) WITHOUT ROWID",
+){options}",
             counters(&SIGNALS)
         ),
         format!(
             "CREATE TABLE analytics_day_calls (
-    project_id BLOB NOT NULL,
+    project_id {uuid} NOT NULL,
     dim TEXT NOT NULL,
     day TEXT NOT NULL,
     value TEXT NOT NULL,
     provider TEXT NOT NULL,
     tool TEXT NOT NULL,
 {}    PRIMARY KEY (project_id, dim, day, value, provider, tool)
-) WITHOUT ROWID",
+){options}",
             counters(&CALLS)
         ),
-        "CREATE TABLE analytics_session_spans (
-    project_id BLOB NOT NULL,
+        format!(
+            "CREATE TABLE analytics_session_spans (
+    project_id {uuid} NOT NULL,
     day TEXT NOT NULL,
-    session_id BLOB NOT NULL,
+    session_id {uuid} NOT NULL,
     PRIMARY KEY (project_id, day, session_id)
-) WITHOUT ROWID"
-            .to_owned(),
+){options}"
+        ),
     ]
 }
 
@@ -181,7 +192,7 @@ fn change_activity() -> String {
 
 /// Every day of session `r.session_id` when it is active on more than one: a day with a step,
 /// finding or alert (`analytics_session_days`) or a model call (`analytics_session_calls`).
-fn record_span(r: &str) -> String {
+pub(crate) fn record_span(r: &str) -> String {
     format!(
         "INSERT INTO analytics_session_spans (project_id, day, session_id)
     SELECT a.project_id, a.day, a.session_id FROM (
@@ -193,7 +204,7 @@ fn record_span(r: &str) -> String {
     )
 }
 
-fn forget_span(r: &str) -> String {
+pub(crate) fn forget_span(r: &str) -> String {
     format!(
         "DELETE FROM analytics_session_spans WHERE project_id = {r}.project_id \
          AND day = {r}.day AND session_id = {r}.session_id"
@@ -426,8 +437,8 @@ impl Dimension {
         )
     }
 
-    /// `INSERT … SELECT` counting the unit rows already stored.
-    fn fill(&self) -> String {
+    /// How this dimension's rows of its cross-session table add up from the unit rows.
+    fn day_rollup(&self) -> DayRollup {
         let Rollup {
             units,
             table,
@@ -435,16 +446,28 @@ impl Dimension {
             present,
             ..
         } = self.rollup;
-        let sums: Vec<String> = counters.iter().map(|c| format!("SUM(r.{c})")).collect();
+        let sums: Vec<String> = counters
+            .iter()
+            .map(|c| format!("CAST(SUM(r.{c}) AS BIGINT)"))
+            .collect();
         let key_values = self.key_values("r");
-        format!(
-            "INSERT INTO {table} ({}, {}, sessions)
-SELECT {key_values}, {}, COUNT(DISTINCT CASE WHEN r.{present} > 0 THEN r.session_id END)
-FROM {units} r GROUP BY {key_values}",
-            self.key_columns(),
-            counters.join(", "),
-            sums.join(", ")
-        )
+        // PostgreSQL refuses constants in `GROUP BY`; they group nothing anyway.
+        let groups: Vec<String> = split_values(&key_values)
+            .into_iter()
+            .filter(|v| !v.starts_with('\''))
+            .collect();
+        DayRollup {
+            units,
+            table,
+            dim: Some(self.name),
+            columns: format!("{}, {}, sessions", self.key_columns(), counters.join(", ")),
+            query: format!(
+                "SELECT {key_values}, {}, COUNT(DISTINCT CASE WHEN r.{present} > 0 THEN r.session_id END)
+FROM {units} r WHERE {{scope}} GROUP BY {}",
+                sums.join(", "),
+                groups.join(", ")
+            ),
+        }
     }
 }
 
@@ -541,20 +564,68 @@ fn triggers() -> Vec<(String, String, String)> {
     triggers
 }
 
-/// Statements counting the per-session rows already stored.
-fn fill() -> Vec<String> {
+/// How one cross-session table's rows add up from migration 11's rows `r`: when this migration
+/// fills it, and on PostgreSQL when migration 15 refreshes stale days or computes them on the spot.
+pub(crate) struct DayRollup {
+    /// The per-session table read.
+    pub(crate) units: &'static str,
+    /// The cross-session table written.
+    pub(crate) table: &'static str,
+    /// The value of its `dim` column, for the tables with one.
+    pub(crate) dim: Option<&'static str>,
+    /// The table's columns, in the order the query yields them.
+    pub(crate) columns: String,
+    /// `SELECT … FROM {units} r WHERE {scope} GROUP BY …`.
+    query: String,
+}
+
+impl DayRollup {
+    /// The rows the per-session rows that `scope` selects add up to.
+    pub(crate) fn select(&self, scope: &str) -> String {
+        self.query.replace("{scope}", scope)
+    }
+
+    /// `INSERT … SELECT` of [`DayRollup::select`].
+    pub(crate) fn fill(&self, scope: &str) -> String {
+        format!(
+            "INSERT INTO {} ({}) {}",
+            self.table,
+            self.columns,
+            self.select(scope)
+        )
+    }
+}
+
+/// Every cross-session table's rows: activity, then each dimension of signals and calls.
+pub(crate) fn day_rollups() -> Vec<DayRollup> {
     let values = activity_values("r");
     let columns: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
-    let sums: Vec<String> = values.iter().map(|(_, v)| format!("SUM({v})")).collect();
-    let mut statements = vec![
-        format!(
-            "INSERT INTO analytics_day_activity (project_id, day, tool, model_key, {})
-SELECT r.project_id, r.day, r.tool, coalesce(r.session_model, ''), {}
-FROM analytics_session_days r GROUP BY r.project_id, r.day, r.tool, coalesce(r.session_model, '')",
-            columns.join(", "),
+    let sums: Vec<String> = values
+        .iter()
+        .map(|(c, v)| match *c {
+            "confidence_sum" => format!("SUM({v})"),
+            _ => format!("CAST(SUM({v}) AS BIGINT)"),
+        })
+        .collect();
+    let mut rollups = vec![DayRollup {
+        units: "analytics_session_days",
+        table: "analytics_day_activity",
+        dim: None,
+        columns: format!("project_id, day, tool, model_key, {}", columns.join(", ")),
+        query: format!(
+            "SELECT r.project_id, r.day, r.tool, coalesce(r.session_model, ''), {}
+FROM analytics_session_days r WHERE {{scope}}
+GROUP BY r.project_id, r.day, r.tool, coalesce(r.session_model, '')",
             sums.join(", ")
         ),
-        "INSERT INTO analytics_session_spans (project_id, day, session_id)
+    }];
+    rollups.extend(DIMENSIONS.iter().map(Dimension::day_rollup));
+    rollups
+}
+
+/// `INSERT … SELECT` listing every day of the sessions already active on more than one.
+pub(crate) fn fill_spans() -> String {
+    "INSERT INTO analytics_session_spans (project_id, day, session_id)
 SELECT a.project_id, a.day, a.session_id FROM (
     SELECT project_id, day, session_id FROM analytics_session_days
     UNION SELECT project_id, day, session_id FROM analytics_session_calls) a
@@ -562,14 +633,21 @@ WHERE a.session_id IN (SELECT m.session_id FROM (
     SELECT session_id, day FROM analytics_session_days
     UNION SELECT session_id, day FROM analytics_session_calls) m
     GROUP BY m.session_id HAVING COUNT(*) > 1)"
-            .to_owned(),
-    ];
-    statements.extend(DIMENSIONS.iter().map(Dimension::fill));
+        .to_owned()
+}
+
+/// Statements counting the per-session rows already stored.
+fn fill() -> Vec<String> {
+    let mut statements: Vec<String> = day_rollups()
+        .iter()
+        .map(|rollup| rollup.fill("true"))
+        .collect();
+    statements.push(fill_spans());
     statements
 }
 
 fn up_statements() -> Vec<String> {
-    let mut statements = create_tables();
+    let mut statements = create_tables("BLOB", " WITHOUT ROWID");
     statements.extend(
         triggers()
             .into_iter()
@@ -584,12 +662,7 @@ fn down_statements() -> Vec<String> {
         .into_iter()
         .map(|(name, _, _)| format!("DROP TRIGGER IF EXISTS {name}"))
         .collect();
-    for table in [
-        "analytics_day_activity",
-        "analytics_day_signals",
-        "analytics_day_calls",
-        "analytics_session_spans",
-    ] {
+    for table in DAY_TABLES.iter().chain(&["analytics_session_spans"]) {
         statements.push(format!("DROP TABLE IF EXISTS {table}"));
     }
     statements

@@ -84,6 +84,8 @@ async fn fill(lux: &Lux, args: &AnalyticsArgs) -> anyhow::Result<BulkSummary> {
         .await?;
     bar.finish_and_clear();
     if lux.backend() == lux_core::Backend::Postgres {
+        // What a server's background refresh does within seconds of the writes.
+        lux.refresh_day_rollups().await?;
         // The bulk load writes 250 sessions per transaction, so each rollup row is updated dozens
         // of times before any of its old versions may be pruned: the rollups come out 15–25
         // times their live size (207 MB for 13 MB of `analytics_session_days` at a million

@@ -45,6 +45,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     }
     tracing::info!(database = %redact(&global.database_url()), "database open");
     tokio::spawn(refresh_planner_statistics_hourly(lux.clone()));
+    if lux.backend() == lux_core::Backend::Postgres {
+        tokio::spawn(refresh_day_rollups_continually(lux.clone()));
+    }
     let policy = AuthPolicy::new(loopback);
     serve(
         acceptor,
@@ -62,6 +65,25 @@ async fn refresh_planner_statistics_hourly(lux: lux_core::Lux) {
         hourly.tick().await;
         if let Err(error) = lux.refresh_planner_statistics().await {
             tracing::warn!(%error, "could not refresh SQLite's planner statistics");
+        }
+    }
+}
+
+/// How long PostgreSQL's day rollups may lag the writes. Reports are exact either way: the days
+/// not refreshed yet are read from the per-session rollups, so the lag only costs read time.
+const DAY_ROLLUP_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps PostgreSQL's cross-session day rollups close behind the writes (see
+/// `Lux::refresh_day_rollups`).
+async fn refresh_day_rollups_continually(lux: lux_core::Lux) {
+    let mut ticks = tokio::time::interval(DAY_ROLLUP_REFRESH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match lux.refresh_day_rollups().await {
+            Ok(0) => {}
+            Ok(days) => tracing::debug!(days, "refreshed the day rollups"),
+            Err(error) => tracing::warn!(%error, "could not refresh the day rollups"),
         }
     }
 }

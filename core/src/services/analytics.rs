@@ -5,8 +5,8 @@
 //! through [`Sql`], so SQLite and PostgreSQL return the same numbers; rates are derived from those
 //! integers in Rust. Reports read the per-session daily rollups of migration 11 for the whole UTC
 //! days of their range and the raw rows for the partial days at its edges (see [`units`]), which
-//! equals an aggregate over the raw rows; on SQLite, whole-day ranges without a user or model
-//! read the cross-session day rollups of migration 14 instead (see [`days`]). Latency
+//! equals an aggregate over the raw rows; whole-day ranges without a user or model read the
+//! cross-session day rollups of migrations 14 and 15 instead (see [`days`]). Latency
 //! percentiles walk the calls of one model in latency order (`analytics_call_latencies`). The
 //! overview reads the coarser daily rollup `analytics_daily` (migration 9) when its time bounds
 //! are UTC midnights and no model is asked for. Session summaries read one session's raw rows.
@@ -377,8 +377,8 @@ impl Lux {
         limit: Option<u32>,
     ) -> Result<CostReport> {
         filter.check()?;
-        // On SQLite the day rollups answer the total, and every grouping but by user or session.
-        let total_from_days = days::serves(self.db().get_database_backend(), filter);
+        // The day rollups answer the total, and every grouping but by user or session.
+        let total_from_days = days::serves(filter);
         let groups_from_days =
             total_from_days && !matches!(group_by, CostGroup::User | CostGroup::Session);
         let sessions = |from_days: bool| {
@@ -524,7 +524,7 @@ impl Lux {
         )
         .push(CALL_SUMS)
         .push(" FROM");
-        let from_days = days::serves(self.db().get_database_backend(), filter);
+        let from_days = days::serves(filter);
         days::push_calls(&mut sql, project, filter, from_days, CallsKey::Model);
         sql.push(" GROUP BY u.model ORDER BY n DESC, u.model");
         let mut models = Vec::new();
@@ -556,7 +556,7 @@ impl Lux {
         sql.push("SELECT u.session_model AS k, ")
             .push(REASONING)
             .push(" FROM");
-        if days::serves(self.db().get_database_backend(), filter) {
+        if days::serves(filter) {
             days::push_day_activity(&mut sql, project, filter);
         } else {
             push_units(&mut sql, Units::Days, project, filter, false);
@@ -670,7 +670,7 @@ impl Lux {
         events: Units,
         key: Option<ActivityKey>,
     ) -> Result<Denominators> {
-        if days::serves(self.db().get_database_backend(), filter) {
+        if days::serves(filter) {
             return self.activity_from_days(project, filter, events, key).await;
         }
         let key = key.map(ActivityKey::units_column);
@@ -749,7 +749,7 @@ impl Lux {
         units: Units,
         key: SignalKey,
     ) -> Result<Vec<SignalGroup>> {
-        if days::serves(self.db().get_database_backend(), filter) {
+        if days::serves(filter) {
             return self.signals_from_days(project, filter, units, key).await;
         }
         let mut sql = self.sql();
@@ -872,7 +872,7 @@ impl Lux {
             Units::Alerts,
             per_group.then_some(ActivityKey::Day),
         );
-        let sql = if days::serves(self.db().get_database_backend(), filter) {
+        let sql = if days::serves(filter) {
             self.alert_severities_from_days(project, filter, per_group)
         } else {
             let mut sql = self.sql();
@@ -1007,7 +1007,7 @@ impl Lux {
     ) -> Result<RecommendationReport> {
         let now = self.now();
         let period_end = filter.until.map_or(now, |until| until.min(now));
-        let from_days = days::serves(self.db().get_database_backend(), filter);
+        let from_days = days::serves(filter);
         let mut first_day_sql = self.sql();
         first_day_sql.push("SELECT MIN(u.day) AS day FROM");
         days::push_calls(

@@ -860,6 +860,7 @@ storage_tests!(
     monitor_equals_raw_rows,
     overview_from_the_rollup_equals_raw_rows,
     reports_from_the_session_rollups_equal_raw_rows,
+    a_refresh_during_a_write_loses_nothing,
     recommendations_from_crafted_usage,
     session_summaries_equal_raw_rows,
     summary_of_a_fresh_session_and_of_another_project,
@@ -1395,7 +1396,8 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     }
 
     // Whole days are read from the rollups, partial ones from the rows: tampering with the
-    // per-session rollup (which SQLite's triggers carry into the day rollup) shows in the first only.
+    // per-session rollup (which the day rollups follow: SQLite's triggers carry it over,
+    // PostgreSQL's mark the day stale) shows in the first only.
     let tamper = |delta: i64| {
         statement(
             "UPDATE analytics_session_calls SET cost_nusd = cost_nusd + $1 WHERE calls > 0",
@@ -1435,33 +1437,34 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
         partial,
         expected_costs(&raw, &inside_one_day, CostGroup::Model)
     );
-    if backend == sea_orm::DbBackend::Sqlite {
-        // On SQLite whole days of bias rates come from the cross-session day rollup.
-        let tamper = |delta: i64| {
-            sea_orm::Statement::from_sql_and_values(
-                backend,
-                "UPDATE analytics_day_signals SET n = n + ? \
-                 WHERE project_id = ? AND source = 'finding' AND dim = 'kind' AND n > 0",
-                vec![delta.into(), project.0.into()],
-            )
-        };
-        let tampered = lux
-            .db()
-            .execute_raw(tamper(7))
-            .await
-            .unwrap()
-            .rows_affected() as i64;
-        let whole = lux
-            .analytics_bias_rates(project, &AnalyticsFilter::default(), BiasGroup::BiasType)
-            .await
-            .unwrap();
-        lux.db().execute_raw(tamper(-7)).await.unwrap();
-        let expected = expected_bias_rates(&raw, &AnalyticsFilter::default(), BiasGroup::BiasType);
-        let findings =
-            |report: &BiasRateReport| -> i64 { report.rows.iter().map(|r| r.findings).sum() };
-        assert!(tampered > 0);
-        assert_eq!(findings(&whole), findings(&expected) + 7 * tampered);
-    }
+    // Whole days of bias rates come from the cross-session day rollup (on PostgreSQL once a
+    // refresh has caught up with the writes).
+    assert_day_rollups_add_up(lux).await;
+    let tamper = |delta: i64| {
+        statement(
+            "UPDATE analytics_day_signals SET n = n + $1 \
+             WHERE project_id = $2 AND source = 'finding' AND dim = 'kind' AND n > 0",
+            "UPDATE analytics_day_signals SET n = n + ? \
+             WHERE project_id = ? AND source = 'finding' AND dim = 'kind' AND n > 0",
+            vec![delta.into(), project.0.into()],
+        )
+    };
+    let tampered = lux
+        .db()
+        .execute_raw(tamper(7))
+        .await
+        .unwrap()
+        .rows_affected() as i64;
+    let whole = lux
+        .analytics_bias_rates(project, &AnalyticsFilter::default(), BiasGroup::BiasType)
+        .await
+        .unwrap();
+    lux.db().execute_raw(tamper(-7)).await.unwrap();
+    let expected = expected_bias_rates(&raw, &AnalyticsFilter::default(), BiasGroup::BiasType);
+    let findings =
+        |report: &BiasRateReport| -> i64 { report.rows.iter().map(|r| r.findings).sum() };
+    assert!(tampered > 0);
+    assert_eq!(findings(&whole), findings(&expected) + 7 * tampered);
 
     // Rows written before the migration are counted when it runs.
     revert_migrations_from(lux, "analytics_sessions").await;
@@ -1483,12 +1486,67 @@ async fn reports_from_the_session_rollups_equal_raw_rows(lux: &Lux) {
     }
 }
 
-/// On SQLite, the cross-session day rollups kept by triggers (migration 14) hold what the
-/// per-session rows add up to, apart from rows of zeros that deletions leave behind.
-async fn assert_day_rollups_add_up(lux: &Lux) {
-    if lux.db().get_database_backend() != sea_orm::DbBackend::Sqlite {
-        return;
+/// A refresh of the day rollups while a writer's transaction is open leaves that writer's days
+/// stale on PostgreSQL, so reports stay exact once it commits, and the next refresh takes them.
+/// (On SQLite the writer's triggers keep the rollups and a refresh has nothing to do.)
+async fn a_refresh_during_a_write_loses_nothing(lux: &Lux) {
+    let (project, raw) = demo_data(lux).await;
+    lux.refresh_day_rollups().await.unwrap();
+    let backend = lux.db().get_database_backend();
+    let statement = |sql: &str, id: uuid::Uuid| {
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => sql.replace('?', "$1"),
+            _ => sql.to_owned(),
+        };
+        sea_orm::Statement::from_sql_and_values(backend, sql, vec![id.into()])
+    };
+    let (finding, call) = (raw.findings[0].id, raw.calls[0].id);
+    // A committed write already marks the day the writer below changes: that mark goes with the
+    // refresh, and the writer's own must outlive it.
+    lux.db()
+        .execute_raw(statement(
+            "UPDATE model_calls SET cost_nusd = cost_nusd + 1 WHERE id = ?",
+            call.0,
+        ))
+        .await
+        .unwrap();
+    let writer = sea_orm::TransactionTrait::begin(lux.db()).await.unwrap();
+    writer
+        .execute_raw(statement(
+            "DELETE FROM bias_findings WHERE id = ?",
+            finding.0,
+        ))
+        .await
+        .unwrap();
+    writer
+        .execute_raw(statement(
+            "UPDATE model_calls SET cost_nusd = cost_nusd + 1000 WHERE id = ?",
+            call.0,
+        ))
+        .await
+        .unwrap();
+    lux.refresh_day_rollups().await.unwrap();
+    writer.commit().await.unwrap();
+
+    let raw = self::raw(lux, project).await;
+    assert!(raw.findings.iter().all(|f| f.id != finding));
+    let filters = day_aligned_filters(&raw);
+    for filter in &filters {
+        assert_reports_equal_raw(lux, project, &raw, filter).await;
     }
+    // Refreshes, then checks the tables.
+    assert_day_rollups_add_up(lux).await;
+    for filter in &filters {
+        assert_reports_equal_raw(lux, project, &raw, filter).await;
+    }
+}
+
+/// The cross-session day rollups hold what the per-session rows add up to, apart from rows of
+/// zeros that deletions leave behind: on SQLite as its triggers keep them (migration 14). On
+/// PostgreSQL (migration 15), the views reports read hold it before a refresh, and the tables
+/// after one.
+async fn assert_day_rollups_add_up(lux: &Lux) {
+    let backend = lux.db().get_database_backend();
     let signals = |dim: &str, value: &str, severity: &str| {
         (
             format!(
@@ -1498,7 +1556,7 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
             ),
             format!(
                 "SELECT project_id, source, dim, day, value, severity, tool, n, sessions \
-                 FROM analytics_day_signals WHERE dim = '{dim}'"
+                 FROM analytics_day_signals{{}} WHERE dim = '{dim}'"
             ),
             "n <> 0 OR sessions <> 0",
         )
@@ -1517,24 +1575,30 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
             format!(
                 "SELECT project_id, dim, day, value, provider, tool, calls, failed_calls, \
                  input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_nusd, \
-                 sessions FROM analytics_day_calls WHERE dim = '{dim}'"
+                 sessions FROM analytics_day_calls{{}} WHERE dim = '{dim}'"
             ),
             "calls <> 0 OR input_tokens <> 0 OR cost_nusd <> 0 OR sessions <> 0",
         )
     };
+    let flag = |condition: &str| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
     let checks = [
         (
-            "SELECT project_id, day, tool, coalesce(session_model, '') AS model_key, \
-             SUM(steps) AS steps, SUM(confident_steps) AS confident_steps, \
-             round(SUM(confidence_sum), 9) AS confidence_sum, \
-             SUM(findings) AS findings, SUM(alerts) AS alerts, \
-             SUM(steps > 0 OR findings > 0) AS finding_active, \
-             SUM(steps > 0 OR alerts > 0) AS alert_active, SUM(findings > 0) AS with_findings, \
-             SUM(alerts > 0) AS with_alerts FROM analytics_session_days GROUP BY 1, 2, 3, 4"
-                .to_owned(),
+            format!(
+                "SELECT project_id, day, tool, coalesce(session_model, '') AS model_key, \
+                 SUM(steps) AS steps, SUM(confident_steps) AS confident_steps, \
+                 round(CAST(SUM(confidence_sum) AS NUMERIC), 9) AS confidence_sum, \
+                 SUM(findings) AS findings, SUM(alerts) AS alerts, \
+                 {} AS finding_active, {} AS alert_active, {} AS with_findings, \
+                 {} AS with_alerts FROM analytics_session_days GROUP BY 1, 2, 3, 4",
+                flag("steps > 0 OR findings > 0"),
+                flag("steps > 0 OR alerts > 0"),
+                flag("findings > 0"),
+                flag("alerts > 0")
+            ),
             "SELECT project_id, day, tool, model_key, steps, confident_steps, \
-             round(confidence_sum, 9) AS confidence_sum, findings, alerts, finding_active, \
-             alert_active, with_findings, with_alerts FROM analytics_day_activity"
+             round(CAST(confidence_sum AS NUMERIC), 9) AS confidence_sum, findings, alerts, \
+             finding_active, alert_active, with_findings, with_alerts \
+             FROM analytics_day_activity{}"
                 .to_owned(),
             "steps <> 0 OR findings <> 0 OR alerts <> 0 OR finding_active <> 0 \
              OR alert_active <> 0",
@@ -1549,34 +1613,47 @@ async fn assert_day_rollups_add_up(lux: &Lux) {
         (
             "SELECT project_id, day, session_id FROM (SELECT project_id, day, session_id \
              FROM analytics_session_days UNION SELECT project_id, day, session_id \
-             FROM analytics_session_calls) WHERE session_id IN (SELECT session_id FROM \
+             FROM analytics_session_calls) a WHERE session_id IN (SELECT session_id FROM \
              (SELECT session_id, day FROM analytics_session_days UNION \
-             SELECT session_id, day FROM analytics_session_calls) \
+             SELECT session_id, day FROM analytics_session_calls) m \
              GROUP BY session_id HAVING COUNT(*) > 1)"
                 .to_owned(),
             "SELECT project_id, day, session_id FROM analytics_session_spans".to_owned(),
             "true",
         ),
     ];
-    for (expected, actual, counted) in checks {
-        for (left, right) in [(&expected, &actual), (&actual, &expected)] {
-            let sql = format!(
-                "SELECT COUNT(*) AS n FROM (SELECT * FROM ({left}) WHERE {counted} \
-                 EXCEPT SELECT * FROM ({right}) WHERE {counted})"
-            );
-            let differing: i64 = lux
-                .db()
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Sqlite,
-                    sql.clone(),
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get("", "n")
-                .unwrap();
-            assert_eq!(differing, 0, "rows of {left} missing from {right}");
+    let count = |sql: String| async move {
+        lux.db()
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    };
+    // What each check reads: SQLite's tables; PostgreSQL's views, then its refreshed tables.
+    let mut readings = vec![""];
+    if backend == sea_orm::DbBackend::Postgres {
+        readings = vec!["_current", ""];
+    }
+    for reading in readings {
+        if reading.is_empty() {
+            lux.refresh_day_rollups().await.unwrap();
         }
+        for (expected, actual, counted) in &checks {
+            let actual = actual.replace("{}", reading);
+            for (left, right) in [(expected, &actual), (&actual, expected)] {
+                let sql = format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT * FROM ({left}) l WHERE {counted} \
+                     EXCEPT SELECT * FROM ({right}) r WHERE {counted}) d"
+                );
+                assert_eq!(count(sql).await, 0, "rows of {left} missing from {right}");
+            }
+        }
+    }
+    if backend == sea_orm::DbBackend::Postgres {
+        let stale = "SELECT COUNT(*) AS n FROM analytics_stale_days".to_owned();
+        assert_eq!(count(stale).await, 0, "a refresh leaves no day stale");
     }
 }
 

@@ -5,19 +5,25 @@ use lux_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 /// Tables that exist only on SQLite: full-text search (PostgreSQL indexes the tables
-/// themselves) and the cross-session analytics rollups (PostgreSQL reads the per-session ones).
-const SQLITE_ONLY_TABLES: [&str; 6] = [
-    "search_documents",
-    "search_fts",
+/// themselves).
+const SQLITE_ONLY_TABLES: [&str; 2] = ["search_documents", "search_fts"];
+
+/// Tables and views that exist only on PostgreSQL: the marks of days its day rollups have yet
+/// to be refreshed for, and the views reading those days from the per-session rollups.
+const POSTGRES_ONLY_TABLES: [&str; 4] = [
+    "analytics_stale_days",
+    "analytics_day_activity_current",
+    "analytics_day_calls_current",
+    "analytics_day_signals_current",
+];
+
+const TABLES: [&str; 26] = [
+    "projects",
+    "analytics_daily",
     "analytics_day_activity",
     "analytics_day_calls",
     "analytics_day_signals",
     "analytics_session_spans",
-];
-
-const TABLES: [&str; 22] = [
-    "projects",
-    "analytics_daily",
     "analytics_session_days",
     "analytics_session_calls",
     "analytics_session_signals",
@@ -64,9 +70,11 @@ async fn up_down_up(url: &str) {
     let db = connect(&DatabaseOptions::new(url)).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let mut expected: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        expected.extend(SQLITE_ONLY_TABLES.iter().map(|t| t.to_string()));
-    }
+    let only_here = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => &POSTGRES_ONLY_TABLES[..],
+        _ => &SQLITE_ONLY_TABLES[..],
+    };
+    expected.extend(only_here.iter().map(|t| t.to_string()));
     expected.sort();
     assert_eq!(tables(&db).await, expected);
     Migrator::down(&db, None).await.unwrap();

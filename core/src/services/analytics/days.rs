@@ -1,9 +1,12 @@
-//! On SQLite, the cross-session daily rollups of migration 14 answer the bias, monitor, cost,
-//! model and recommendation reports over whole UTC days when no user or model is asked for: a
-//! few rows per day and tool (and main model) instead of one per session. A session active on
-//! several days of the range counts once, as in the raw rows: its repeats are read from
-//! migration 11's rows of the sessions `analytics_session_spans` lists, a handful, and
-//! subtracted.
+//! The cross-session daily rollups (migrations 14 and 15) answer the bias, monitor, cost, model
+//! and recommendation reports over whole UTC days when no user or model is asked for: a few rows
+//! per day and tool (and main model) instead of one per session. A session active on several
+//! days of the range counts once, as in the raw rows: its repeats are read from migration 11's
+//! rows of the sessions `analytics_session_spans` lists, a handful, and subtracted.
+//!
+//! SQLite's triggers keep the tables exact. On PostgreSQL a background refresh keeps them
+//! ([`Lux::refresh_day_rollups`]), and reports read views that compute the days it has not
+//! caught up with from the per-session rows.
 
 use std::collections::HashMap;
 
@@ -79,14 +82,33 @@ pub(super) struct SignalGroup {
     pub(super) sessions: i64,
 }
 
-/// Whether the day rollups answer `filter`: SQLite, only whole days, and no user or model (the
-/// rollups key by tool, and main model at most; "a model" also means any model a session
-/// called).
-pub(super) fn serves(backend: DbBackend, filter: &AnalyticsFilter) -> bool {
-    backend == DbBackend::Sqlite
-        && filter.user_id.is_none()
-        && filter.model.is_none()
-        && span(filter).edges.is_empty()
+/// Whether the day rollups answer `filter`: only whole days, and no user or model (the rollups
+/// key by tool, and main model at most; "a model" also means any model a session called).
+pub(super) fn serves(filter: &AnalyticsFilter) -> bool {
+    filter.user_id.is_none() && filter.model.is_none() && span(filter).edges.is_empty()
+}
+
+/// A cross-session day rollup table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DayTable {
+    Activity,
+    Signals,
+    Calls,
+}
+
+impl DayTable {
+    /// What reports read: the table itself on SQLite; on PostgreSQL its view, which computes the
+    /// days not refreshed yet from the per-session rows.
+    fn read(self, sql: &Sql) -> &'static str {
+        match (sql.backend, self) {
+            (DbBackend::Postgres, DayTable::Activity) => "analytics_day_activity_current",
+            (DbBackend::Postgres, DayTable::Signals) => "analytics_day_signals_current",
+            (DbBackend::Postgres, DayTable::Calls) => "analytics_day_calls_current",
+            (_, DayTable::Activity) => "analytics_day_activity",
+            (_, DayTable::Signals) => "analytics_day_signals",
+            (_, DayTable::Calls) => "analytics_day_calls",
+        }
+    }
 }
 
 /// The whole days `[from, to)` of a filter the rollups serve.
@@ -152,11 +174,14 @@ fn push_spanning(
 /// ` (…) u`: the rows of `analytics_day_activity` in scope, with the per-session units' names for
 /// the main model and the step counters.
 pub(super) fn push_day_activity(sql: &mut Sql, project: ProjectId, filter: &AnalyticsFilter) {
+    let table = DayTable::Activity.read(sql);
     sql.push(
         " (SELECT NULLIF(r.model_key, '') AS session_model, r.steps AS steps, \
          r.confident_steps AS confident_steps, r.confidence_sum AS confidence_sum, \
-         r.findings AS findings FROM analytics_day_activity r WHERE r.project_id = ",
+         r.findings AS findings FROM ",
     )
+    .push(table)
+    .push(" r WHERE r.project_id = ")
     .bind(project.0);
     push_scope(sql, filter, "r.day", "r.tool");
     sql.push(") u");
@@ -193,14 +218,17 @@ pub(super) fn push_calls(
 /// column names (`model`, `provider`, `day`, `tool`, the counters) and the sessions calling as
 /// `sessions`.
 fn push_day_calls(sql: &mut Sql, project: ProjectId, filter: &AnalyticsFilter, key: CallsKey) {
+    let table = DayTable::Calls.read(sql);
     sql.push(
         " (SELECT r.value AS model, r.provider AS provider, r.day AS day, r.tool AS tool, \
          r.calls AS calls, \
          r.failed_calls AS failed_calls, r.input_tokens AS input_tokens, \
          r.output_tokens AS output_tokens, r.cached_input_tokens AS cached_input_tokens, \
          r.reasoning_tokens AS reasoning_tokens, r.cost_nusd AS cost_nusd, \
-         r.sessions AS sessions FROM analytics_day_calls r WHERE r.calls > 0 AND r.project_id = ",
+         r.sessions AS sessions FROM ",
     )
+    .push(table)
+    .push(" r WHERE r.calls > 0 AND r.project_id = ")
     .bind(project.0)
     .push(match key {
         CallsKey::Model => " AND r.dim = 'model'",
@@ -243,8 +271,11 @@ impl Lux {
         } else {
             sql.push("NULL AS k, ");
         }
+        let table = DayTable::Activity.read(&sql);
         sql.push(columns)
-            .push(" FROM analytics_day_activity r WHERE r.project_id = ")
+            .push(" FROM ")
+            .push(table)
+            .push(" r WHERE r.project_id = ")
             .bind(project.0);
         push_scope(&mut sql, filter, "r.day", "r.tool");
         if let Some(key) = key {
@@ -307,11 +338,13 @@ impl Lux {
             "'alert'"
         };
         let mut sql = self.sql();
+        let table = DayTable::Signals.read(&sql);
         sql.push(
             "SELECT r.value AS k, CAST(SUM(r.n) AS BIGINT) AS n, \
-             CAST(SUM(r.sessions) AS BIGINT) AS ns FROM analytics_day_signals r \
-             WHERE r.project_id = ",
+             CAST(SUM(r.sessions) AS BIGINT) AS ns FROM ",
         )
+        .push(table)
+        .push(" r WHERE r.project_id = ")
         .bind(project.0)
         .push(" AND r.source = ")
         .push(source)
@@ -396,16 +429,15 @@ impl Lux {
         by_day: bool,
     ) -> Sql {
         let mut sql = self.sql();
+        let table = DayTable::Signals.read(&sql);
         if by_day {
-            sql.push(
-                "SELECT r.day AS k, r.value AS sev, CAST(SUM(r.n) AS BIGINT) AS n \
-                 FROM analytics_day_signals r WHERE r.dim = 'severity'",
-            );
+            sql.push("SELECT r.day AS k, r.value AS sev, CAST(SUM(r.n) AS BIGINT) AS n FROM ")
+                .push(table)
+                .push(" r WHERE r.dim = 'severity'");
         } else {
-            sql.push(
-                "SELECT r.value AS k, r.severity AS sev, CAST(SUM(r.n) AS BIGINT) AS n \
-                 FROM analytics_day_signals r WHERE r.dim = 'class'",
-            );
+            sql.push("SELECT r.value AS k, r.severity AS sev, CAST(SUM(r.n) AS BIGINT) AS n FROM ")
+                .push(table)
+                .push(" r WHERE r.dim = 'class'");
         }
         sql.push(" AND r.source = 'alert' AND r.project_id = ")
             .bind(project.0);
@@ -416,5 +448,24 @@ impl Lux {
             sql.push(" GROUP BY r.value, r.severity");
         }
         sql
+    }
+}
+
+impl Lux {
+    /// Brings PostgreSQL's day rollups up to date with the writes committed so far, returning how
+    /// many (project, day) pairs it recomputed; nothing to do on SQLite, where triggers keep them.
+    /// Reports are exact either way; they just read fewer rows once the rollups caught up. A
+    /// refresh already running elsewhere makes this one return 0 at once.
+    pub async fn refresh_day_rollups(&self) -> Result<u64> {
+        if self.db().get_database_backend() != DbBackend::Postgres {
+            return Ok(0);
+        }
+        let mut sql = self.sql();
+        sql.push("SELECT analytics_refresh_stale_days() AS n");
+        let refreshed: i64 = match self.rows(&sql).await?.first() {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(refreshed).unwrap_or(0))
     }
 }
