@@ -17,6 +17,7 @@ mod m20261127_000012_create_analytics_report_indexes;
 mod m20261127_000013_follow_adopted_session_model;
 mod m20261127_000014_create_analytics_day_rollups;
 mod m20261127_000015_refresh_day_rollups_on_postgres;
+mod m20261127_000016_index_calls_of_other_models;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000013_follow_adopted_session_model::Migration),
             Box::new(m20261127_000014_create_analytics_day_rollups::Migration),
             Box::new(m20261127_000015_refresh_day_rollups_on_postgres::Migration),
+            Box::new(m20261127_000016_index_calls_of_other_models::Migration),
         ]
     }
 }

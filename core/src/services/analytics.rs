@@ -564,6 +564,12 @@ impl Lux {
         sql.push(" WHERE u.session_model IS NOT NULL GROUP BY u.session_model");
         let main_sql = sql;
         let mut sql = self.sql();
+        // Both find the rows in migration 16's partial index; PostgreSQL's planner needs the
+        // stored column to know how few they are.
+        let other_model = match sql.backend {
+            DbBackend::Postgres => " AND c.other_model) m JOIN",
+            _ => " AND (c.session_model IS NULL OR c.session_model <> c.model)) m JOIN",
+        };
         sql.push("SELECT m.m AS k, ")
             .push(REASONING)
             .push(
@@ -571,10 +577,7 @@ impl Lux {
                  FROM analytics_session_calls c WHERE c.calls > 0 AND c.project_id = ",
             )
             .bind(project.0)
-            .push(
-                " AND (c.session_model IS NULL OR c.session_model <> c.model)) m \
-                 JOIN",
-            );
+            .push(other_model);
         push_units(&mut sql, Units::Days, project, filter, false);
         sql.push(" ON u.session_id = m.sid GROUP BY m.m");
         // Independent reads, each on its own pooled connection.
