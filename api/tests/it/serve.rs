@@ -1,4 +1,5 @@
-//! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown.
+//! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown, and
+//! the background refresh of PostgreSQL's day rollups.
 
 use crate::support::{Scratch, cli_tests, free_port, http_get, serve_on};
 
@@ -42,4 +43,53 @@ fn a_taken_port_is_a_one_line_error() {
     let port = taken.local_addr().unwrap().port();
     let line = scratch.fails(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
     assert!(line.contains(&port.to_string()), "{line}");
+}
+
+/// On PostgreSQL, `lux serve` refreshes the cross-session day rollups in the background: the
+/// days that `lux demo` marked stale are recomputed within seconds of the server starting.
+/// (SQLite's triggers keep them exact as they are written; there is nothing to refresh.)
+#[cfg(lux_postgres_tests)]
+#[tokio::test]
+async fn serve_refreshes_the_day_rollups_on_postgres() {
+    use sea_orm::ConnectionTrait;
+    let scratch = Scratch::postgres().await;
+    scratch.ok(&["demo"]);
+    let db = sea_orm::Database::connect(&scratch.url).await.unwrap();
+    let count = |table: &'static str| {
+        let db = &db;
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    assert!(
+        count("analytics_stale_days").await > 0,
+        "the demo's days are stale"
+    );
+    assert_eq!(count("analytics_day_activity").await, 0);
+
+    let port = free_port();
+    let server = serve_on(&scratch, port, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count("analytics_stale_days").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server left days stale for a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        count("analytics_day_activity").await > 0,
+        "the days were recomputed"
+    );
+    drop(server);
+    db.close().await.unwrap();
+    scratch.cleanup().await;
 }
