@@ -244,6 +244,23 @@ fn key_of(text: Option<String>) -> String {
 }
 
 impl Lux {
+    /// Brings PostgreSQL's day rollups up to date with the writes committed so far, returning how
+    /// many (project, day) pairs it recomputed; nothing to do on SQLite, where triggers keep them.
+    /// Reports are exact either way; they just read fewer rows once the rollups caught up. A
+    /// refresh already running elsewhere makes this one return 0 at once.
+    pub async fn refresh_day_rollups(&self) -> Result<u64> {
+        if self.db().get_database_backend() != DbBackend::Postgres {
+            return Ok(0);
+        }
+        let mut sql = self.sql();
+        sql.push("SELECT analytics_refresh_stale_days() AS n");
+        let refreshed: i64 = match self.rows(&sql).await?.first() {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(refreshed).unwrap_or(0))
+    }
+
     /// [`Activity`] in total and per `key` (findings or alerts as `events`) from
     /// `analytics_day_activity`, less the repeats of sessions active on several days.
     pub(super) async fn activity_from_days(
@@ -448,24 +465,5 @@ impl Lux {
             sql.push(" GROUP BY r.value, r.severity");
         }
         sql
-    }
-}
-
-impl Lux {
-    /// Brings PostgreSQL's day rollups up to date with the writes committed so far, returning how
-    /// many (project, day) pairs it recomputed; nothing to do on SQLite, where triggers keep them.
-    /// Reports are exact either way; they just read fewer rows once the rollups caught up. A
-    /// refresh already running elsewhere makes this one return 0 at once.
-    pub async fn refresh_day_rollups(&self) -> Result<u64> {
-        if self.db().get_database_backend() != DbBackend::Postgres {
-            return Ok(0);
-        }
-        let mut sql = self.sql();
-        sql.push("SELECT analytics_refresh_stale_days() AS n");
-        let refreshed: i64 = match self.rows(&sql).await?.first() {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
-        };
-        Ok(u64::try_from(refreshed).unwrap_or(0))
     }
 }
