@@ -61,6 +61,9 @@ enum Command {
     /// Measure write throughput against a bare-insert baseline, or detector quality on the eval set.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Train the learned detectors from the labelled corpus (train split; dev for thresholds).
+    #[command(subcommand)]
+    Train(commands::train::TrainCommand),
 }
 
 /// The `lux` command line: parses arguments, runs the command, prints errors as one line.
@@ -100,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(&cli.global, args).await,
         Command::Sessions(command) => commands::sessions::run(&cli.global, command).await,
         Command::Bench(command) => commands::bench::run(&cli.global, command).await,
+        Command::Train(command) => commands::train::run(command),
         Command::Analyze(args) => commands::analyze::run(&cli.global, args).await,
         Command::Plugin(command) => commands::plugin::run(&cli.global, command).await,
         Command::Analytics(command) => commands::analytics::run(&cli.global, command).await,

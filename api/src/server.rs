@@ -84,12 +84,23 @@ async fn readyz(state: Data<&AppState>) -> Response {
         Ok(Ok(pending)) if pending.is_empty() => Json(json!({
             "status": "ready",
             "database": state.lux.backend().name(),
+            "analysis": detection_details(&state.lux.detectors().detection_mode()),
         }))
         .into_response(),
         Ok(Ok(pending)) => not_ready(&format!("{} migration(s) pending", pending.len())),
         Ok(Err(error)) => not_ready(&error.to_string()),
         Err(_) => not_ready("database did not answer within 2 s"),
     }
+}
+
+/// How steps are analysed, for `/readyz`: `features` says `lexical fallback` without a model.
+fn detection_details(mode: &lux_core::detect::DetectionMode) -> serde_json::Value {
+    json!({
+        "summary": mode.summary(),
+        "features": mode.features(),
+        "learned_detectors": mode.learned,
+        "semantic_model": mode.semantic_model,
+    })
 }
 
 fn not_ready(reason: &str) -> Response {

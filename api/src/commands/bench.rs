@@ -26,39 +26,92 @@ pub(crate) enum BenchCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct DetectArgs {
-    /// A labelled set in the format of `core/eval/sessions.json` (default: the shipped one).
-    #[arg(long)]
+    /// Which part of the labelled corpus to score: train, dev, test (sealed: only this command
+    /// reads it) or regression (the 84 sessions the first rules were tuned on).
+    #[arg(long, default_value = "dev")]
+    split: String,
+    /// Score a labelled set in the corpus format instead (`docs/detection.md`).
+    #[arg(long, conflicts_with = "split")]
     file: Option<std::path::PathBuf>,
-    /// Also list each session a signal was missed in or falsely raised in.
+    /// Also list each session a signal was missed in or falsely raised in (not for the test split).
     #[arg(long)]
     mistakes: bool,
+    /// Bootstrap resamples for the 95 % intervals.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// Which detectors to score: the shipped learned ones, or the first hand-written rules (the
+    /// baseline they replaced).
+    #[arg(long, default_value = "learned", value_parser = ["learned", "rules"])]
+    detectors: String,
+    /// Steps analysed to time the cost of analysis per step (0 skips it).
+    #[arg(long, default_value_t = 2000)]
+    timing_steps: usize,
 }
 
 async fn run_detect(args: DetectArgs) -> anyhow::Result<()> {
-    use lux_core::detect::eval;
-    let sessions = match &args.file {
-        Some(path) => eval::parse_eval_set(&std::fs::read_to_string(path)?)?,
-        None => eval::builtin_eval_set()?,
+    use lux_core::detect::eval::{self, LanguageGroup, Split};
+    let (label, sessions) = match &args.file {
+        Some(path) => (
+            path.display().to_string(),
+            eval::parse_eval_set(&std::fs::read_to_string(path)?)?,
+        ),
+        None => {
+            let split: Split = args.split.parse()?;
+            if split == Split::Test && args.mistakes {
+                anyhow::bail!(
+                    "the test split is sealed: --mistakes lists sessions for train, dev and regression only"
+                );
+            }
+            (format!("{split} split"), eval::corpus_sessions(split)?)
+        }
     };
-    let report = eval::evaluate(&lux_core::detect::DetectorRegistry::builtin(), &sessions).await;
-    println!("detector eval: {} labelled sessions", report.sessions);
+    if sessions.is_empty() {
+        anyhow::bail!("{label} holds no sessions");
+    }
+    let registry = if args.detectors == "rules" {
+        lux_core::detect::DetectorRegistry::rules()
+    } else {
+        lux_core::detect::DetectorRegistry::builtin()
+    };
+    let outcomes = eval::run_sessions(&registry, &sessions).await;
+    let table = eval::bootstrap_scores(&outcomes, args.resamples.max(1));
     println!(
-        "{:<24} {:>9} {:>7} {:>4} {:>4} {:>4}",
-        "signal", "precision", "recall", "tp", "fp", "fn"
+        "detector eval ({} detectors) on {label}: {} labelled sessions, 95 % intervals from {} bootstrap resamples",
+        args.detectors, table.sessions, args.resamples
     );
-    for score in &report.scores {
+    for group in LanguageGroup::REPORTED {
+        let Some(first) = table.scores.iter().find(|s| s.group == group.as_str()) else {
+            continue;
+        };
         println!(
-            "{:<24} {:>9.2} {:>7.2} {:>4} {:>4} {:>4}",
-            score.signal,
-            score.precision(),
-            score.recall(),
-            score.true_positives,
-            score.false_positives,
-            score.false_negatives
+            "\nlanguages: {} ({} sessions)",
+            group.as_str(),
+            first.sessions
         );
+        println!(
+            "{:<24} {:>5} {:>17} {:>17} {:>17} {:>4} {:>4} {:>4}",
+            "signal", "pos", "precision", "recall", "F1", "tp", "fp", "fn"
+        );
+        for score in table.scores.iter().filter(|s| s.group == group.as_str()) {
+            let cell = |value: f64, interval: eval::Interval| {
+                format!("{value:.2} [{:.2}-{:.2}]", interval.low, interval.high)
+            };
+            println!(
+                "{:<24} {:>5} {:>17} {:>17} {:>17} {:>4} {:>4} {:>4}",
+                score.signal,
+                score.positives(),
+                cell(score.precision(), score.precision_interval),
+                cell(score.recall(), score.recall_interval),
+                cell(score.f1(), score.f1_interval),
+                score.true_positives,
+                score.false_positives,
+                score.false_negatives
+            );
+        }
     }
     if args.mistakes {
-        for mistake in &report.mistakes {
+        println!();
+        for mistake in eval::mistakes(&outcomes) {
             let what = if mistake.missed {
                 "missed"
             } else {
@@ -66,6 +119,19 @@ async fn run_detect(args: DetectArgs) -> anyhow::Result<()> {
             };
             println!("{what:<12} {:<24} {}", mistake.signal, mistake.session);
         }
+    }
+    if args.timing_steps > 0 {
+        let cost = lux_core::detect::analysis_cost(&registry, args.timing_steps).await;
+        println!(
+            "\nanalysis cost per step ({} steps of {} bytes after {} earlier steps, one thread): \
+             p50 {:.3} ms, p99 {:.3} ms, with the {}",
+            cost.steps,
+            cost.step_bytes,
+            cost.prior_steps,
+            cost.p50.as_secs_f64() * 1000.0,
+            cost.p99.as_secs_f64() * 1000.0,
+            cost.detectors,
+        );
     }
     Ok(())
 }

@@ -16,3 +16,4 @@ pub(crate) mod migrate;
 pub(crate) mod plugin;
 pub(crate) mod serve;
 pub(crate) mod sessions;
+pub(crate) mod train;

@@ -18,6 +18,7 @@ const PATTERNS_SHOWN: u32 = 100;
 pub(crate) async fn page(state: Data<&AppState>, request: &Request) -> PageResult {
     let caller = caller(&state, request).await?;
     let plugins = state.lux.list_plugins().await?;
+    let mode = state.lux.detectors().detection_mode();
     let patterns = state
         .lux
         .list_patterns(
@@ -33,6 +34,9 @@ pub(crate) async fn page(state: Data<&AppState>, request: &Request) -> PageResul
         Nav::Plugins,
         html! {
             h1 { "Plugins" }
+            p.analysis data-analysis-features=(mode.features()) {
+                "Built-in analysis: " (mode.summary()) ". Plugins run after it."
+            }
             @if plugins.is_empty() {
                 section.empty {
                     p { "No plugins installed. A plugin is a WASM component: a bias detector or a pattern miner. Install one with "

@@ -235,6 +235,7 @@ pub(super) struct Status {
     pub(super) llm: Option<(String, String)>,
     pub(super) detectors: Vec<String>,
     pub(super) monitor: bool,
+    pub(super) detection: lux_core::detect::DetectionMode,
     pub(super) tools: Vec<String>,
 }
 
@@ -273,6 +274,7 @@ impl Status {
             "- **Metacognitive monitor:** {}",
             if self.monitor { "on" } else { "off" }
         );
+        let _ = writeln!(out, "- **Analysis:** {}", self.detection.summary());
         let _ = writeln!(out, "- **Tools:** {}", self.tools.join(", "));
         let _ = writeln!(out, "- **Dashboard:** {}", settings.public_url);
         let structured = json!({
@@ -283,6 +285,10 @@ impl Status {
             "llm_model": self.llm.as_ref().map(|(_, model)| model),
             "detectors": self.detectors,
             "monitor": self.monitor,
+            "analysis": self.detection.summary(),
+            "analysis_features": self.detection.features(),
+            "learned_detectors": self.detection.learned,
+            "semantic_model": self.detection.semantic_model,
             "tools": self.tools,
             "dashboard_url": settings.public_url,
         });

@@ -385,6 +385,7 @@ impl LuxMcp {
                 .map(|d| format!("{} {}", d.detector.name(), d.detector.version()))
                 .collect(),
             monitor: registry.monitor.is_some(),
+            detection: registry.detection_mode(),
             tools: Self::all_tools()
                 .list_all()
                 .into_iter()

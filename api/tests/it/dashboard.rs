@@ -261,6 +261,10 @@ async fn pages_show_the_stored_figures(lux: &Lux) {
 
     let plugins = html(client.get("/plugins").send().await).await;
     assert!(plugins.contains("No plugins installed"));
+    assert!(
+        plugins.contains("data-analysis-features=\"semantic\""),
+        "the dashboard says which features analysis runs on"
+    );
 
     // Assets come from the binary.
     let css = client.get("/assets/dashboard.css").send().await;

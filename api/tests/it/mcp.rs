@@ -677,6 +677,8 @@ async fn illumination_status_reports_real_state(scratch: &Scratch) {
     assert_eq!(status["database"], backend);
     assert!(!status["detectors"].as_array().unwrap().is_empty());
     assert!(status["llm_configured"].is_boolean());
+    assert_eq!(status["analysis_features"], "semantic", "{markdown}");
+    assert!(markdown.contains("use-multilingual-v3"), "{markdown}");
     let (_, listed) = ok(call(
         &client,
         "list_sessions",

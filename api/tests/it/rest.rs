@@ -644,4 +644,14 @@ async fn metrics_count_requests_and_overload_is_shed(lux: &Lux) {
         .assert_status_is_ok();
     let (status, ready) = api.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
+    // Readiness says what analysis runs on: the model the build installed.
+    assert_eq!(ready["analysis"]["features"], "semantic", "{ready}");
+    assert_eq!(
+        ready["analysis"]["semantic_model"], "use-multilingual-v3",
+        "{ready}"
+    );
+    assert!(
+        ready["analysis"]["learned_detectors"].is_string(),
+        "{ready}"
+    );
 }

@@ -1,7 +1,9 @@
 //! `lux serve` over a real loopback socket: health, readiness, demo flag, clean shutdown, and
 //! the background refresh of PostgreSQL's day rollups.
 
-use crate::support::{Scratch, cli_tests, free_port, http_get, serve_on};
+use crate::support::{
+    Scratch, Server, cli_tests, free_port, http_get, serve_on, wait_until_healthy,
+};
 
 async fn serves_health_and_readiness(scratch: &Scratch) {
     let port = free_port();
@@ -12,6 +14,11 @@ async fn serves_health_and_readiness(scratch: &Scratch) {
     let (status, body) = http_get(port, "/readyz").unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("ready"), "{body}");
+    // The build installed the sentence-embedding model: analysis runs on it.
+    assert!(
+        body.contains("\"features\":\"semantic\""),
+        "analysis should use the sentence-embedding model the build installs (embed/build.rs): {body}"
+    );
     let (status, _) = http_get(port, "/no-such-page").unwrap();
     assert_eq!(status, 404);
     // The API docs are served whole by Lux: no script or stylesheet from elsewhere.
@@ -34,7 +41,31 @@ async fn serves_health_and_readiness(scratch: &Scratch) {
     assert!(list.matches('│').count() > 10, "{list}");
 }
 
-cli_tests!(serves_health_and_readiness);
+/// Without the model, Lux still analyses steps and says it runs on the lexical fallback.
+async fn without_the_model_readiness_says_lexical_fallback(scratch: &Scratch) {
+    let port = free_port();
+    let empty = tempfile::tempdir().unwrap();
+    let _server = Server(
+        scratch
+            .lux()
+            .env("LUX_MODEL_DIR", empty.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start lux serve"),
+    );
+    wait_until_healthy(port);
+    let (status, body) = http_get(port, "/readyz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"features\":\"lexical fallback\""), "{body}");
+    assert!(body.contains("\"semantic_model\":null"), "{body}");
+}
+
+cli_tests!(
+    serves_health_and_readiness,
+    without_the_model_readiness_says_lexical_fallback
+);
 
 #[test]
 fn a_taken_port_is_a_one_line_error() {

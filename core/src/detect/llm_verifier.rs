@@ -14,7 +14,7 @@ use crate::domain::{Severity, Span};
 use crate::llm::{ChatMessage, ChatRequest, LlmClient};
 
 pub const LLM_VERIFIER_NAME: &str = "lux.llm_verifier";
-pub const LLM_VERIFIER_VERSION: &str = "1.0.0";
+pub const LLM_VERIFIER_VERSION: &str = "1.1.0";
 
 /// The bias types the verifier is asked about (those of the original `biased_reasoning`).
 pub const VERIFIED_BIAS_TYPES: &[&str] = &[
@@ -27,6 +27,7 @@ pub const VERIFIED_BIAS_TYPES: &[&str] = &[
     "circular_reasoning",
     "hasty_conclusion",
     "false_dichotomy",
+    "sunk_cost",
 ];
 
 #[derive(Debug, Clone)]
@@ -50,8 +51,8 @@ impl LlmVerifier {
         }
     }
 
-    fn prompt(&self, input: &DetectorInput) -> Vec<ChatMessage> {
-        let system = format!(
+    fn prompt(&self, input: &DetectorInput, focus: &[&str]) -> Vec<ChatMessage> {
+        let mut system = format!(
             "You check one step of a reasoning session for cognitive biases. Answer with JSON only: \
              {{\"biases\": [{{\"bias_type\": one of {types}, \"severity\": \"low\"|\"medium\"|\"high\"|\"critical\", \
              \"confidence\": 0..1, \"explanation\": \"why\", \"evidence\": \"an exact quote from the step\", \
@@ -59,6 +60,12 @@ impl LlmVerifier {
              Judge only the step under review; earlier steps are context.",
             types = VERIFIED_BIAS_TYPES.join("|")
         );
+        if !focus.is_empty() {
+            system.push_str(&format!(
+                " A detector suspects {}; confirm only what the step really shows.",
+                focus.join(", ")
+            ));
+        }
         let mut user = String::new();
         if let Some(synthesis) = &input.synthesis
             && let Some(understanding) = &synthesis.current_understanding
@@ -104,12 +111,24 @@ impl BiasDetector for LlmVerifier {
     }
 
     async fn detect(&self, input: &DetectorInput) -> Result<Vec<Detection>, DetectorError> {
+        self.verify(input, &[]).await
+    }
+}
+
+impl LlmVerifier {
+    /// Asks for a verdict on one step, pointing the model at the `focus` bias types when a
+    /// detector suspects them (the learned detectors' mid-confidence candidates).
+    pub async fn verify(
+        &self,
+        input: &DetectorInput,
+        focus: &[&str],
+    ) -> Result<Vec<Detection>, DetectorError> {
         if input.step.content.trim().is_empty() {
             return Ok(Vec::new());
         }
         let request = ChatRequest {
             model: self.model.clone(),
-            messages: self.prompt(input),
+            messages: self.prompt(input, focus),
             temperature: Some(0.0),
             max_tokens: Some(800),
             json_mode: true,
@@ -124,28 +143,48 @@ impl BiasDetector for LlmVerifier {
 }
 
 /// Reads a verdict from model output: the first JSON value that parses, from inside code fences
-/// or surrounding prose; `{"biases": [...]}`, `{"findings": [...]}`, a bare list, or a single
-/// finding object; `bias_detected: false` means none. An answer with no JSON at all is an error
-/// (recorded as a detector failure), not a silent "no bias".
+/// or surrounding prose. Every shape models were seen to answer in is read:
+/// `{"biases": [{…}]}` (and `findings`, `biases_found`, `detected_biases`, `results`, `issues`), a
+/// bare list, a single finding object, a list of bias names (`{"bias_types": ["anchoring"]}`,
+/// `["anchoring"]`), and the original Lux's flat verdict `{"has_bias": true, "bias_types": […],
+/// "severity": …, "confidence": …, "explanation": …}` whose top-level fields apply to every named
+/// bias. A flag (`has_bias`, `bias_detected`, `biased`, `detected`) that says false means none; one
+/// that says true without naming a bias gives one `unspecified` finding rather than none. An answer
+/// with no JSON at all is an error (recorded as a detector failure), not a silent "no bias".
 pub fn parse_verdict(answer: &str, step: &str) -> Result<Vec<Detection>, DetectorError> {
     let value = first_json_value(answer)
         .ok_or_else(|| DetectorError::new("the model's answer holds no JSON verdict"))?;
-    let items: Vec<Value> = match value {
-        Value::Array(items) => items,
-        Value::Object(ref object) => {
-            if object.get("bias_detected").and_then(Value::as_bool) == Some(false) {
+    let empty = serde_json::Map::new();
+    let (items, defaults): (Vec<Value>, &serde_json::Map<String, Value>) = match &value {
+        Value::Array(items) => (items.clone(), &empty),
+        Value::Object(object) => {
+            let flag = ["has_bias", "bias_detected", "biased", "detected"]
+                .iter()
+                .find_map(|key| object.get(*key).and_then(truthy));
+            if flag == Some(false) {
                 return Ok(Vec::new());
             }
-            match ["biases", "findings", "biases_found", "results", "issues"]
-                .iter()
-                .find_map(|key| object.get(*key))
-            {
-                Some(Value::Array(items)) => items.clone(),
-                Some(_) => Vec::new(),
-                None if object.contains_key("bias_type") || object.contains_key("type") => {
-                    vec![value.clone()]
+            let listed = [
+                "biases",
+                "findings",
+                "biases_found",
+                "detected_biases",
+                "bias_types",
+                "results",
+                "issues",
+            ]
+            .iter()
+            .find_map(|key| object.get(*key));
+            match listed {
+                Some(Value::Array(items)) if !items.is_empty() => (items.clone(), object),
+                _ if ["bias_type", "type", "bias"]
+                    .iter()
+                    .any(|key| object.get(*key).is_some_and(Value::is_string)) =>
+                {
+                    (vec![value.clone()], &empty)
                 }
-                None => Vec::new(),
+                _ if flag == Some(true) => (vec![Value::String("unspecified".into())], object),
+                _ => (Vec::new(), &empty),
             }
         }
         _ => {
@@ -156,19 +195,51 @@ pub fn parse_verdict(answer: &str, step: &str) -> Result<Vec<Detection>, Detecto
     };
     Ok(items
         .iter()
-        .filter_map(|item| detection(item, step))
+        .filter_map(|item| match item {
+            Value::Object(fields) => detection(fields, defaults, step),
+            Value::String(name) => {
+                let mut fields = serde_json::Map::new();
+                fields.insert("bias_type".into(), Value::String(name.clone()));
+                detection(&fields, defaults, step)
+            }
+            _ => None,
+        })
         .collect())
 }
 
-fn detection(item: &Value, step: &str) -> Option<Detection> {
+/// A boolean the way models write one: `true`, `"true"`, `"yes"`, `1`.
+fn truthy(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(flag) => Some(*flag),
+        Value::Number(n) => n.as_f64().map(|x| x != 0.0),
+        Value::String(text) => match text.trim().to_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" | "none" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One finding from its own fields, falling back to the verdict's top-level ones.
+fn detection(
+    item: &serde_json::Map<String, Value>,
+    defaults: &serde_json::Map<String, Value>,
+    step: &str,
+) -> Option<Detection> {
+    let field = |key: &str| item.get(key).or_else(|| defaults.get(key));
     let text_of = |keys: &[&str]| {
         keys.iter()
-            .find_map(|key| item.get(*key).and_then(Value::as_str))
+            .find_map(|key| field(key).and_then(Value::as_str))
             .map(str::trim)
             .filter(|text| !text.is_empty())
     };
-    let bias_type = normalise_bias_type(text_of(&["bias_type", "type", "bias", "name"])?)?;
-    let severity = match item.get("severity") {
+    let bias_type = normalise_bias_type(
+        ["bias_type", "type", "bias", "name"]
+            .iter()
+            .find_map(|key| item.get(*key).and_then(Value::as_str))?,
+    )?;
+    let severity = match field("severity") {
         Some(Value::String(text)) => text
             .trim()
             .to_lowercase()
@@ -186,7 +257,7 @@ fn detection(item: &Value, step: &str) -> Option<Detection> {
     if severity == Severity::None {
         return None;
     }
-    let confidence = match item.get("confidence") {
+    let confidence = match field("confidence").or_else(|| field("bias_score")) {
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(text)) => text.trim().trim_end_matches('%').parse::<f64>().ok(),
         _ => None,
@@ -206,6 +277,11 @@ fn detection(item: &Value, step: &str) -> Option<Detection> {
         "recommendation",
         "alternative_phrasing",
     ])
+    .or_else(|| {
+        field("suggestions")
+            .and_then(Value::as_array)
+            .and_then(|list| list.iter().find_map(Value::as_str))
+    })
     .map(str::to_owned);
     Some(Detection {
         bias_type,
@@ -242,6 +318,8 @@ fn normalise_bias_type(raw: &str) -> Option<String> {
             "circular_reasoning".to_owned()
         }
         "black_and_white_thinking" | "false_dilemma" => "false_dichotomy".to_owned(),
+        "availability_heuristic" => "availability".to_owned(),
+        "sunk_cost_effect" | "sunk_costs" => "sunk_cost".to_owned(),
         "none" | "no_bias" | "" => return None,
         _ => id,
     };

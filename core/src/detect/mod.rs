@@ -6,9 +6,11 @@
 //! the detector, stamps each finding with the detector's name and version, repairs spans onto
 //! character boundaries, and turns a failure or a blown time budget into a recorded event.
 
+mod cost;
 mod dynamic;
 pub mod eval;
 pub mod heuristics;
+pub mod learned;
 pub mod llm_verifier;
 pub mod patterns;
 mod registry;
@@ -22,11 +24,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Severity, Span};
 
+pub use cost::{AnalysisCost, analysis_cost};
 pub use dynamic::DynamicDetectors;
 pub use patterns::{MinedPattern, PatternMiner, SessionDigest};
 pub use registry::{
-    DETECTOR_FAILURE, DetectorFailure, DetectorRegistry, FAILURE_SOURCE, HEURISTIC_BUDGET,
-    LLM_BUDGET, MAX_FINDINGS_PER_DETECTOR, RegisteredDetector, StepAnalysis,
+    DETECTOR_FAILURE, DetectionMode, DetectorFailure, DetectorRegistry, FAILURE_SOURCE,
+    HEURISTIC_BUDGET, LLM_BUDGET, MAX_FINDINGS_PER_DETECTOR, RegisteredDetector, StepAnalysis,
 };
 pub use text::clamp_span;
 

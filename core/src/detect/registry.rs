@@ -58,6 +58,40 @@ pub struct StepAnalysis {
     pub metrics: Option<StepMetrics>,
 }
 
+/// What analysis runs with, as `illumination_status`, `/readyz` and the dashboard report it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DetectionMode {
+    /// Version of the learned detectors' weights, when they run.
+    pub learned: Option<String>,
+    /// The sentence-embedding model the features use; `None` is the lexical fallback.
+    pub semantic_model: Option<String>,
+}
+
+impl DetectionMode {
+    /// `lexical fallback` when no sentence-embedding model is in use.
+    pub fn features(&self) -> &'static str {
+        if self.semantic_model.is_some() {
+            "semantic"
+        } else {
+            "lexical fallback"
+        }
+    }
+
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        let detectors = match &self.learned {
+            Some(version) => format!("learned detectors {version}"),
+            None => "hand-written rules".to_owned(),
+        };
+        match &self.semantic_model {
+            Some(model) => format!("{detectors} with the sentence-embedding model {model}"),
+            None => {
+                format!("{detectors}, lexical fallback (no sentence-embedding model installed)")
+            }
+        }
+    }
+}
+
 /// The enabled detectors and the monitor's configuration.
 #[derive(Debug)]
 pub struct DetectorRegistry {
@@ -88,10 +122,27 @@ impl DetectorRegistry {
         }
     }
 
-    /// The built-in heuristics and the monitor with default thresholds.
+    /// The learned bias detector and the monitor with its learned alerts (`detect::learned`).
     pub fn builtin() -> Self {
         let mut registry = DetectorRegistry::empty();
         registry.monitor = Some(MonitorConfig::default());
+        if let Some(model) = super::learned::shipped_model() {
+            registry.detectors.push(RegisteredDetector {
+                detector: Arc::new(super::learned::LearnedBiasDetector::new(model)),
+                budget: HEURISTIC_BUDGET,
+            });
+        }
+        registry
+    }
+
+    /// The first hand-written rules (`detect::heuristics`) and the monitor's threshold rules:
+    /// the baseline the learned detectors are measured against.
+    pub fn rules() -> Self {
+        let mut registry = DetectorRegistry::empty();
+        registry.monitor = Some(MonitorConfig {
+            learned: false,
+            ..MonitorConfig::default()
+        });
         for detector in builtin_detectors() {
             registry.detectors.push(RegisteredDetector {
                 detector,
@@ -101,14 +152,47 @@ impl DetectorRegistry {
         registry
     }
 
-    /// Adds the LLM verifier on `client` (what "an LLM is configured" enables).
+    /// Adds the LLM verifier on `client` (what "an LLM is configured" enables): the learned
+    /// detector sends it its mid-confidence candidates; a registry without the learned detector
+    /// runs it on every step instead.
     pub fn with_llm_verifier(mut self, client: Arc<dyn LlmClient>) -> Self {
         // Replacing, not stacking, if one was registered before.
         self.detectors
             .retain(|d| d.detector.name() != super::llm_verifier::LLM_VERIFIER_NAME);
+        let verifier = Arc::new(LlmVerifier::new(client));
+        let learned = self
+            .detectors
+            .iter()
+            .position(|d| d.detector.name() == super::learned::LEARNED_DETECTOR_NAME);
+        match (learned, super::learned::shipped_model()) {
+            (Some(index), Some(model)) => {
+                self.detectors[index] = RegisteredDetector {
+                    detector: Arc::new(super::learned::LearnedBiasDetector::with_verifier(
+                        model, verifier,
+                    )),
+                    budget: LLM_BUDGET,
+                };
+            }
+            _ => self.detectors.push(RegisteredDetector {
+                detector: verifier,
+                budget: LLM_BUDGET,
+            }),
+        }
+        self
+    }
+
+    /// Adds a detector of the learned kind with a given model (tests, custom weights).
+    pub fn with_learned(mut self, detector: super::learned::LearnedBiasDetector) -> Self {
+        let budget = if detector.verifies() {
+            LLM_BUDGET
+        } else {
+            HEURISTIC_BUDGET
+        };
+        self.detectors
+            .retain(|d| d.detector.name() != super::learned::LEARNED_DETECTOR_NAME);
         self.detectors.push(RegisteredDetector {
-            detector: Arc::new(LlmVerifier::new(client)),
-            budget: LLM_BUDGET,
+            detector: Arc::new(detector),
+            budget,
         });
         self
     }
@@ -157,6 +241,21 @@ impl DetectorRegistry {
             .chain(dynamic.iter())
             .cloned()
             .collect()
+    }
+
+    /// Which detectors and features analysis runs with.
+    pub fn detection_mode(&self) -> DetectionMode {
+        let learned = self
+            .detectors
+            .iter()
+            .find(|d| d.detector.name() == super::learned::LEARNED_DETECTOR_NAME);
+        DetectionMode {
+            learned: learned.map(|d| d.detector.version().to_owned()),
+            semantic_model: learned
+                .and_then(|_| super::learned::shipped_model())
+                .filter(|model| model.semantic)
+                .map(|_| super::learned::semantic::MODEL_NAME.to_owned()),
+        }
     }
 
     /// Detector failures and timeouts since this registry was built (also stored as events).

@@ -23,6 +23,9 @@ use features::{StepFeatures, relevance, slope};
 pub const MONITOR_NAME: &str = "lux.monitor";
 pub const MONITOR_VERSION: &str = "1.0.0";
 
+/// Similarity at which a direct repeat is alerted even when the learned scorer does not flag it.
+const VERBATIM_REPEAT: f64 = 0.85;
+
 /// Event kinds the monitor emits.
 pub const CIRCULAR_REASONING: &str = "circular_reasoning";
 pub const DISTRACTOR_FIXATION: &str = "distractor_fixation";
@@ -82,6 +85,14 @@ pub struct MonitorConfig {
     /// costs the same to observe in a session of 10 thoughts and one of 100,000.
     pub remember_first: usize,
     pub remember_recent: usize,
+    /// Decide the three alerts with the learned scorers (`crate::detect::learned`) instead of the
+    /// threshold rules above; the rules still compute the metrics either way.
+    #[serde(default = "learned_by_default")]
+    pub learned: bool,
+}
+
+fn learned_by_default() -> bool {
+    true
 }
 
 impl Default for MonitorConfig {
@@ -112,6 +123,7 @@ impl Default for MonitorConfig {
             fatigue_min_steps: 10,
             remember_first: 3,
             remember_recent: 60,
+            learned: true,
         }
     }
 }
@@ -194,6 +206,15 @@ struct Observed {
 pub struct MonitorState {
     config: MonitorConfig,
     observed: Vec<Observed>,
+    /// The learned scorers, when `config.learned` and the shipped weights load.
+    learned: Option<std::sync::Arc<crate::detect::learned::DetectorModel>>,
+    /// Texts the learned scorers compare a thought with: the first two thoughts and the
+    /// most recent ones, with their position in the session.
+    texts: Vec<(usize, std::sync::Arc<crate::detect::learned::StepText>)>,
+    /// Thoughts observed so far (the position of the next one).
+    count: usize,
+    /// Signals the learned scorers flagged on the previous thought (an alert is raised once per run).
+    flagged_before: Vec<&'static str>,
     /// The question's concepts, grown with those of every thought that stayed on topic (shared
     /// concepts with it): relevance is measured against this, so reasoning that moves on step by
     /// step stays relevant while a jump to something unconnected does not.
@@ -203,6 +224,14 @@ pub struct MonitorState {
 impl MonitorState {
     pub fn new(config: MonitorConfig) -> Self {
         MonitorState {
+            learned: if config.learned {
+                crate::detect::learned::shipped_model()
+            } else {
+                None
+            },
+            texts: Vec::new(),
+            count: 0,
+            flagged_before: Vec::new(),
             config,
             observed: Vec::new(),
             topic: Default::default(),
@@ -391,6 +420,22 @@ impl MonitorState {
             most_similar_step: most_similar.map(|i| prior[i].step_number),
             trend,
         };
+        if self.learned.is_some() {
+            let rules = std::mem::take(&mut events);
+            events = self.learned_events(content, step_number, &metrics);
+            // A near-verbatim repeat is unambiguous whatever the scorer says; keep the rule's alert.
+            if !events.iter().any(|e| e.kind == CIRCULAR_REASONING) {
+                events.extend(rules.into_iter().filter(|e| {
+                    e.kind == CIRCULAR_REASONING
+                        && e.data.as_ref().is_some_and(|d| {
+                            d["pattern"] == "direct_repeat"
+                                && d["similarity"]
+                                    .as_f64()
+                                    .is_some_and(|s| s >= VERBATIM_REPEAT)
+                        })
+                }));
+            }
+        }
         let metrics_json = serde_json::to_value(&metrics).unwrap_or_default();
         for event in &mut events {
             if let Some(serde_json::Value::Object(data)) = &mut event.data {
@@ -419,6 +464,88 @@ impl MonitorState {
             self.observed.remove(first.min(self.observed.len() - 1));
         }
         Observation { metrics, events }
+    }
+
+    /// The learned scorers' alerts on this thought (which also joins the remembered texts).
+    fn learned_events(
+        &mut self,
+        content: &str,
+        step_number: i32,
+        metrics: &StepMetrics,
+    ) -> Vec<NewMonitorEvent> {
+        use crate::detect::learned::{CONTEXT_STEPS, StepText, context_indexes, monitor_scores};
+
+        let index = self.count;
+        self.count += 1;
+        let encoder = self
+            .learned
+            .as_ref()
+            .filter(|model| model.semantic)
+            .and_then(|_| crate::detect::learned::semantic::encoder());
+        let step = crate::detect::learned::step_text(content, encoder.as_deref());
+        let wanted = context_indexes(index);
+        let earlier: Vec<&StepText> = self
+            .texts
+            .iter()
+            .filter(|(i, _)| wanted.contains(i))
+            .map(|(_, t)| t.as_ref())
+            .collect();
+        let mut events = Vec::new();
+        let mut flagged = Vec::new();
+        if let Some(model) = &self.learned {
+            for (signal, score, explanation) in monitor_scores(model, index, &step, &earlier) {
+                if !score.flagged || (signal == CIRCULAR_REASONING && step.recap_with_decision()) {
+                    continue;
+                }
+                flagged.push(signal);
+                if self.flagged_before.contains(&signal) {
+                    continue;
+                }
+                let severity = match score.probability {
+                    p if p >= 0.85 => Severity::High,
+                    p if p >= 0.6 => Severity::Medium,
+                    _ => Severity::Low,
+                };
+                let what = match signal {
+                    CIRCULAR_REASONING => format!(
+                        "Thought {step_number} goes round in a circle{}",
+                        metrics
+                            .most_similar_step
+                            .map(|n| format!(
+                                " (closest to thought {n}, similarity {:.2})",
+                                metrics.max_similarity
+                            ))
+                            .unwrap_or_default()
+                    ),
+                    DISTRACTOR_FIXATION => format!(
+                        "Thoughts up to {step_number} have left the question (relevance {:.2})",
+                        metrics.relevance
+                    ),
+                    _ => format!("Reasoning quality has dropped by thought {step_number}"),
+                };
+                events.push(event(
+                    signal,
+                    severity,
+                    score.probability,
+                    format!("{what}: {explanation}"),
+                    serde_json::json!({
+                        "pattern": "learned",
+                        "probability": score.probability,
+                        "model_version": model.version,
+                        "similar_to": metrics.most_similar_step,
+                        "similarity": metrics.max_similarity,
+                        "relevance": metrics.relevance,
+                    }),
+                ));
+            }
+        }
+        self.flagged_before = flagged;
+        self.texts.push((index, step));
+        // Keep the first two and the most recent ones.
+        while self.texts.len() > 2 + CONTEXT_STEPS {
+            self.texts.remove(2);
+        }
+        events
     }
 
     /// A direct repeat of one earlier thought, or a return to the first one.

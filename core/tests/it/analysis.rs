@@ -54,26 +54,38 @@ async fn writing_a_step_stores_findings_and_events(lux: &Lux) {
         .collect();
     assert!(!circular.is_empty(), "{events:?}");
     assert_eq!(circular[0].step_id, Some(steps[3].id), "{circular:?}");
-    assert_eq!(circular[0].data["pattern"], "direct_repeat");
+    assert_eq!(circular[0].data["pattern"], "learned");
     assert_eq!(circular[0].data["similar_to"], 2);
     assert_eq!(circular[0].data["source"], "lux.monitor");
 
-    let content = "There are only two options: hire five more support engineers or stop accepting bug reports.";
+    let content = "It is definitely the cache, no need to check the other services. We rewrite the cache layer tonight.";
     let step = lux
         .append_step(project, &reference, thought(content))
         .await
         .unwrap()
         .value;
     let findings = lux.list_findings(project, &reference).await.unwrap();
-    let dichotomy = findings
+    let hasty = findings
         .iter()
-        .find(|f| f.bias_type == "false_dichotomy")
-        .expect("a false dichotomy finding");
-    assert_eq!(dichotomy.step_id, Some(step.id));
-    assert_eq!(dichotomy.detector, "lux.false_dichotomy");
-    assert_eq!(dichotomy.detector_version, "1.0.0");
-    assert_eq!(dichotomy.evidence_text.as_deref(), Some("only two options"));
-    assert!(dichotomy.suggestion.is_some());
+        .find(|f| f.bias_type == "hasty_conclusion")
+        .expect("a hasty conclusion finding");
+    assert_eq!(hasty.step_id, Some(step.id));
+    assert_eq!(hasty.detector, "lux.learned");
+    assert_eq!(
+        hasty.detector_version,
+        lux_core::detect::learned::shipped_model().unwrap().version
+    );
+    // The evidence is the sentence that weighs most: the one with the certainty and the refusal.
+    assert_eq!(
+        hasty.evidence_text.as_deref(),
+        Some("It is definitely the cache, no need to check the other services.")
+    );
+    assert!(
+        hasty.explanation.contains("hasty conclusion scored"),
+        "{}",
+        hasty.explanation
+    );
+    assert!(hasty.suggestion.is_some());
 }
 
 async fn a_session_that_loops_is_flagged_and_a_recap_is_not(lux: &Lux) {

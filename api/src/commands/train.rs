@@ -1,0 +1,105 @@
+//! `lux train detectors`: fits the learned detectors on the corpus's train split, tunes them on
+//! dev, and writes the weights file that the next build ships (the test split is not read).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use lux_core::detect::eval::{CORPUS_BATCHES, Split, corpus_sessions};
+use lux_core::detect::learned::semantic;
+use lux_core::detect::learned::train::{SignalReport, train};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrainCommand {
+    /// Fit every signal's scorer and write the weights (`core/src/detect/learned/weights.json`).
+    Detectors(DetectorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DetectorsArgs {
+    /// Where to write the weights.
+    #[arg(long, default_value = "core/src/detect/learned")]
+    out: PathBuf,
+    /// The version stamped on every finding of these weights; bump it on every retraining so
+    /// `lux analyze --all` replaces older findings.
+    #[arg(long)]
+    version: String,
+}
+
+pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
+    let TrainCommand::Detectors(args) = command;
+    let train_set = corpus_sessions(Split::Train)?;
+    let dev_set = corpus_sessions(Split::Dev)?;
+    if train_set.is_empty() || dev_set.is_empty() {
+        anyhow::bail!("the corpus has no train or no dev sessions");
+    }
+    let batches = |split: Split| {
+        CORPUS_BATCHES
+            .iter()
+            .filter(|b| b.split == split)
+            .map(|b| b.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let trained_on = format!(
+        "train split (batches {}, {} sessions); thresholds and calibration on dev (batches {}, {} sessions)",
+        batches(Split::Train),
+        train_set.len(),
+        batches(Split::Dev),
+        dev_set.len()
+    );
+    let encoder = semantic::encoder();
+    if encoder.is_none() {
+        println!(
+            "no sentence-embedding model in {}: training the lexical weights only (embed/install-model.sh installs it)",
+            semantic::model_dir().display()
+        );
+    }
+    for (file, encoder) in [
+        ("weights.json", None),
+        ("weights-semantic.json", encoder.as_deref()),
+    ] {
+        if file == "weights-semantic.json" && encoder.is_none() {
+            continue;
+        }
+        let (model, reports) = train(
+            &args.version,
+            &train_set,
+            &dev_set,
+            trained_on.clone(),
+            encoder,
+        );
+        println!(
+            "\n{} features",
+            if model.semantic {
+                "semantic"
+            } else {
+                "lexical"
+            }
+        );
+        print_reports(&reports);
+        let path = args.out.join(file);
+        std::fs::write(&path, serde_json::to_string(&model)? + "\n")?;
+        println!("weights {} written to {}", model.version, path.display());
+    }
+    Ok(())
+}
+
+fn print_reports(reports: &[SignalReport]) {
+    println!(
+        "{:<24} {:>9} {:>7} {:>8} {:>6} {:>9} {:>9} {:>6}",
+        "signal", "pos steps", "LOBO AP", "train F1", "dev F1", "dev Brier", "threshold", "L2"
+    );
+    for r in reports {
+        println!(
+            "{:<24} {:>9} {:>7.2} {:>8.2} {:>6.2} {:>9.3} {:>9.3} {:>6}",
+            r.signal,
+            r.train_positive_steps,
+            r.held_out_average_precision,
+            r.train_f1,
+            r.dev_f1,
+            r.dev_brier,
+            r.threshold,
+            r.l2
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The labelled corpus as shipped: one file per author batch, each batch in exactly one split, so
+//! that an author's voice and habits never reach both the data a detector is tuned on and the data
+//! it is scored on. How the batches were written is in `docs/detection.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LabelledSession, REGRESSION_SET, parse_eval_set};
+use crate::error::{Error, Result};
+
+/// Which use a batch is reserved for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Weights are fitted on it.
+    Train,
+    /// Thresholds and calibration are chosen on it; read freely while tuning.
+    Dev,
+    /// Sealed: read only by the scoring command, never while tuning.
+    Test,
+    /// The 84 sessions of `core/eval/sessions.json`, written by the first rules' tuners.
+    Regression,
+}
+
+impl Split {
+    pub const ALL: [Split; 4] = [Split::Train, Split::Dev, Split::Test, Split::Regression];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Dev => "dev",
+            Split::Test => "test",
+            Split::Regression => "regression",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Split {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Split> {
+        Split::ALL
+            .into_iter()
+            .find(|split| split.as_str() == text)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "split",
+                    format!("{text:?} is not train, dev, test or regression"),
+                )
+            })
+    }
+}
+
+/// One author batch of the corpus.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    pub name: &'static str,
+    pub split: Split,
+    /// Who wrote it, under which brief (`core/eval/corpus/authoring/`).
+    pub author: &'static str,
+    /// The domains and voice the author was asked for.
+    pub domain: &'static str,
+    pub json: &'static str,
+}
+
+macro_rules! batch {
+    ($name:literal, $split:expr, $author:literal, $domain:literal) => {
+        Batch {
+            name: $name,
+            split: $split,
+            author: $author,
+            domain: $domain,
+            json: include_str!(concat!("../../../eval/corpus/batch-", $name, ".json")),
+        }
+    };
+}
+
+/// Every batch, with the split it belongs to. The assignment was fixed before any batch was
+/// written; changing it unseals the test split.
+pub const CORPUS_BATCHES: &[Batch] = &[
+    batch!(
+        "A",
+        Split::Train,
+        "author-A (helper agent, brief v1)",
+        "software engineering"
+    ),
+    batch!(
+        "B",
+        Split::Train,
+        "author-B (helper agent, brief v1)",
+        "business and product"
+    ),
+    batch!(
+        "C",
+        Split::Train,
+        "author-C (helper agent, brief v1)",
+        "medicine and science"
+    ),
+    batch!(
+        "D",
+        Split::Dev,
+        "author-D (helper agent, brief v1)",
+        "maths, statistics, data"
+    ),
+    batch!(
+        "E",
+        Split::Test,
+        "author-E (helper agent, brief v1)",
+        "everyday decisions"
+    ),
+    batch!(
+        "F",
+        Split::Test,
+        "author-F (helper agent, brief v1)",
+        "operations"
+    ),
+    batch!(
+        "G",
+        Split::Test,
+        "author-G (helper agent, brief v1)",
+        "research and society"
+    ),
+    batch!(
+        "H",
+        Split::Dev,
+        "author-H (helper agent, brief v1, 45 sessions)",
+        "agents, teaching, sports, hobbies"
+    ),
+];
+
+/// The sessions of one split of the corpus (or the regression set), batches in order.
+pub fn corpus_sessions(split: Split) -> Result<Vec<LabelledSession>> {
+    if split == Split::Regression {
+        return regression_set();
+    }
+    let mut sessions = Vec::new();
+    for batch in CORPUS_BATCHES.iter().filter(|b| b.split == split) {
+        let mut parsed = parse_eval_set(batch.json)?;
+        for session in &mut parsed {
+            session.batch = batch.name.to_owned();
+        }
+        sessions.extend(parsed);
+    }
+    Ok(sessions)
+}
+
+/// The regression set.
+pub fn regression_set() -> Result<Vec<LabelledSession>> {
+    parse_eval_set(REGRESSION_SET)
+}

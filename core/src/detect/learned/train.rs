@@ -1,0 +1,379 @@
+//! `lux train detectors`: fits each signal's logistic scorer on the train split (steps named as
+//! evidence are the positives), then on the dev split picks the L2 strength, fits the Platt
+//! calibration of the session's highest score and picks the threshold with the best session-level
+//! F1. The test split is never read here. Deterministic: same corpus, same weights.
+
+use serde::Serialize;
+
+use lux_embed::SentenceEncoder;
+
+use super::features::{Features, HASH_BUCKETS, feature_names};
+use super::model::{DetectorModel, SignalModel, sigmoid};
+use super::session_features;
+use crate::detect::eval::{LabelledSession, SIGNALS};
+
+/// L2 strengths tried per signal.
+const L2_GRID: [f64; 9] = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0];
+const EPOCHS: usize = 300;
+const LEARNING_RATE: f64 = 0.05;
+
+/// How one signal came out of training.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalReport {
+    pub signal: String,
+    pub train_positive_steps: usize,
+    pub train_f1: f64,
+    pub dev_f1: f64,
+    pub dev_brier: f64,
+    pub threshold: f64,
+    pub l2: f64,
+    /// Average precision of the chosen L2 on train batches held out in turn.
+    pub held_out_average_precision: f64,
+}
+
+struct Example {
+    dense: Vec<f64>,
+    hashed: Vec<(u32, f32)>,
+    session: usize,
+    step: usize,
+}
+
+fn examples(sessions: &[LabelledSession], encoder: Option<&SentenceEncoder>) -> Vec<Example> {
+    let mut out = Vec::new();
+    for (s, session) in sessions.iter().enumerate() {
+        for (step, Features { dense, hashed }) in session_features(&session.steps, encoder) {
+            out.push(Example {
+                dense,
+                hashed,
+                session: s,
+                step,
+            });
+        }
+    }
+    out
+}
+
+fn standardisation(examples: &[Example]) -> (Vec<f64>, Vec<f64>) {
+    let n = examples.first().map_or(0, |e| e.dense.len());
+    let count = examples.len().max(1) as f64;
+    let mut mean = vec![0.0; n];
+    for e in examples {
+        for (m, x) in mean.iter_mut().zip(&e.dense) {
+            *m += x / count;
+        }
+    }
+    let mut scale = vec![0.0; n];
+    for e in examples {
+        for ((v, x), m) in scale.iter_mut().zip(&e.dense).zip(&mean) {
+            *v += (x - m) * (x - m) / count;
+        }
+    }
+    for v in &mut scale {
+        *v = v.sqrt().max(1e-6);
+    }
+    (mean, scale)
+}
+
+fn log_odds(weights: &SignalModel, dense: &[f64], hashed: &[(u32, f32)]) -> f64 {
+    weights.intercept
+        + dense
+            .iter()
+            .zip(&weights.dense)
+            .map(|(x, w)| x * w)
+            .sum::<f64>()
+        + hashed
+            .iter()
+            .map(|(k, v)| f64::from(*v) * weights.hashed[*k as usize])
+            .sum::<f64>()
+}
+
+/// Weighted logistic regression with L2, full-batch Adam.
+fn fit(signal: &str, examples: &[&Example], labels: &[f64], l2: f64) -> SignalModel {
+    let n = examples.first().map_or(0, |e| e.dense.len());
+    let positives = labels.iter().filter(|y| **y > 0.5).count().max(1) as f64;
+    let negatives = (labels.len() as f64 - positives).max(1.0);
+    let positive_weight = (negatives / positives).sqrt();
+    let total_weight = negatives + positives * positive_weight;
+    let mut model = SignalModel {
+        signal: signal.to_owned(),
+        intercept: 0.0,
+        dense: vec![0.0; n],
+        hashed: vec![0.0; HASH_BUCKETS],
+        calibration_slope: 1.0,
+        calibration_offset: 0.0,
+        threshold: 0.5,
+        l2,
+    };
+    let size = 1 + n + HASH_BUCKETS;
+    let (mut m, mut v) = (vec![0.0; size], vec![0.0; size]);
+    let (beta1, beta2) = (0.9, 0.999);
+    for epoch in 1..=EPOCHS {
+        let mut grad = vec![0.0; size];
+        for (e, y) in examples.iter().zip(labels) {
+            let weight = if *y > 0.5 { positive_weight } else { 1.0 } / total_weight;
+            let error = (sigmoid(log_odds(&model, &e.dense, &e.hashed)) - y) * weight;
+            grad[0] += error;
+            for (g, x) in grad[1..=n].iter_mut().zip(&e.dense) {
+                *g += error * x;
+            }
+            for (k, x) in &e.hashed {
+                grad[1 + n + *k as usize] += error * f64::from(*x);
+            }
+        }
+        for (g, w) in grad[1..=n].iter_mut().zip(&model.dense) {
+            *g += l2 * w;
+        }
+        for (g, w) in grad[1 + n..].iter_mut().zip(&model.hashed) {
+            *g += l2 * w;
+        }
+        let correction1 = 1.0 - beta1_pow(beta1, epoch);
+        let correction2 = 1.0 - beta1_pow(beta2, epoch);
+        for i in 0..size {
+            m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
+            v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
+            let step = LEARNING_RATE * (m[i] / correction1) / ((v[i] / correction2).sqrt() + 1e-8);
+            match i {
+                0 => model.intercept -= step,
+                i if i <= n => model.dense[i - 1] -= step,
+                i => model.hashed[i - 1 - n] -= step,
+            }
+        }
+    }
+    // Five decimals are plenty for a score and keep the shipped file small.
+    let round = |w: &mut f64| *w = (*w * 1e5).round() / 1e5;
+    round(&mut model.intercept);
+    model.dense.iter_mut().for_each(round);
+    model.hashed.iter_mut().for_each(round);
+    model
+}
+
+fn beta1_pow(beta: f64, epoch: usize) -> f64 {
+    beta.powi(i32::try_from(epoch).unwrap_or(i32::MAX))
+}
+
+/// Each session's highest log-odds over its steps, and whether it carries the signal.
+fn session_maxima(
+    model: &SignalModel,
+    examples: &[&Example],
+    sessions: &[LabelledSession],
+) -> Vec<(f64, bool)> {
+    let mut maxima: Vec<(f64, bool)> = sessions
+        .iter()
+        .map(|s| (f64::NEG_INFINITY, s.signals.contains(&model.signal)))
+        .collect();
+    for e in examples {
+        let z = log_odds(model, &e.dense, &e.hashed);
+        let slot = &mut maxima[e.session].0;
+        *slot = slot.max(z);
+    }
+    maxima
+        .into_iter()
+        .map(|(z, y)| (if z.is_finite() { z } else { -10.0 }, y))
+        .collect()
+}
+
+/// Platt scaling: σ(a·z + b) fitted to the labels by Newton-free gradient descent.
+fn platt(points: &[(f64, bool)]) -> (f64, f64) {
+    let (mut a, mut b) = (1.0, 0.0);
+    let n = points.len().max(1) as f64;
+    for _ in 0..2000 {
+        let (mut ga, mut gb) = (0.0, 0.0);
+        for (z, y) in points {
+            let error = sigmoid(a * z + b) - if *y { 1.0 } else { 0.0 };
+            ga += error * z / n;
+            gb += error / n;
+        }
+        a -= 0.5 * (ga + 1e-3 * (a - 1.0));
+        b -= 0.5 * gb;
+    }
+    (a, b)
+}
+
+fn f1_at(points: &[(f64, bool)], threshold: f64) -> f64 {
+    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+    for (p, y) in points {
+        match (*p >= threshold, *y) {
+            (true, true) => tp += 1.0,
+            (true, false) => fp += 1.0,
+            (false, true) => fn_ += 1.0,
+            _ => {}
+        }
+    }
+    if tp + fp + fn_ == 0.0 {
+        1.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fn_)
+    }
+}
+
+/// Average precision of scores against labels (1.0 when there is no positive).
+fn average_precision(points: &[(f64, bool)]) -> f64 {
+    let mut sorted: Vec<&(f64, bool)> = points.iter().collect();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = points.iter().filter(|(_, y)| *y).count();
+    if positives == 0 {
+        return 1.0;
+    }
+    let (mut hits, mut sum) = (0.0, 0.0);
+    for (rank, (_, y)) in sorted.iter().enumerate() {
+        if *y {
+            hits += 1.0;
+            sum += hits / (rank + 1) as f64;
+        }
+    }
+    sum / positives as f64
+}
+
+fn precision_at(points: &[(f64, bool)], threshold: f64) -> f64 {
+    let flagged: Vec<bool> = points
+        .iter()
+        .filter(|(p, _)| *p >= threshold)
+        .map(|(_, y)| *y)
+        .collect();
+    if flagged.is_empty() {
+        1.0
+    } else {
+        flagged.iter().filter(|y| **y).count() as f64 / flagged.len() as f64
+    }
+}
+
+/// Below this precision on dev a signal would mostly raise false alarms, which make bias-rate
+/// analytics chart noise: its threshold is then set where it never fires.
+pub const MIN_PRECISION: f64 = 0.5;
+
+/// The threshold with the best F1 among the scores themselves whose precision is at least
+/// [`MIN_PRECISION`] (ties: the higher one); 1.0 (never flags) when none is.
+fn best_threshold(points: &[(f64, bool)]) -> (f64, f64) {
+    let mut candidates: Vec<f64> = points.iter().map(|(p, _)| *p).collect();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let mut best = (1.0, f1_at(points, 1.0 + 1e-9));
+    for t in candidates {
+        let f1 = f1_at(points, t);
+        if f1 >= best.1 && precision_at(points, t) >= MIN_PRECISION && t < 1.0 {
+            best = (t, f1);
+        }
+    }
+    best
+}
+
+/// Trains every signal; returns the model and what each signal scored on train and dev. With an
+/// encoder the features include the sentence embedding (a semantic model).
+pub fn train(
+    version: &str,
+    train: &[LabelledSession],
+    dev: &[LabelledSession],
+    trained_on: String,
+    encoder: Option<&SentenceEncoder>,
+) -> (DetectorModel, Vec<SignalReport>) {
+    let mut train_examples = examples(train, encoder);
+    let mut dev_examples = examples(dev, encoder);
+    let (mean, scale) = standardisation(&train_examples);
+    for e in train_examples.iter_mut().chain(dev_examples.iter_mut()) {
+        for ((x, m), s) in e.dense.iter_mut().zip(&mean).zip(&scale) {
+            *x = (*x - m) / s;
+        }
+    }
+    let dev_refs: Vec<&Example> = dev_examples.iter().collect();
+    let mut signals = Vec::new();
+    let mut reports = Vec::new();
+    for signal in SIGNALS {
+        let labels: Vec<f64> = train_examples
+            .iter()
+            .map(|e| {
+                let evidence = train[e.session].evidence.get(signal);
+                f64::from(u8::from(
+                    evidence.is_some_and(|steps| steps.contains(&e.step)),
+                ))
+            })
+            .collect();
+        // L2 by leave-one-author-batch-out on train (average precision of the held-out sessions'
+        // highest scores), so dev is left for calibration and the threshold only.
+        let batches: Vec<&str> = {
+            let mut names: Vec<&str> = train.iter().map(|s| s.batch.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        };
+        let mut best_l2 = (L2_GRID[0], f64::NEG_INFINITY);
+        for l2 in L2_GRID {
+            let mut held_out = Vec::new();
+            for batch in &batches {
+                let fold: Vec<usize> = (0..train_examples.len())
+                    .filter(|&i| train[train_examples[i].session].batch != *batch)
+                    .collect();
+                let fold_examples: Vec<&Example> =
+                    fold.iter().map(|&i| &train_examples[i]).collect();
+                let fold_labels: Vec<f64> = fold.iter().map(|&i| labels[i]).collect();
+                let model = fit(signal, &fold_examples, &fold_labels, l2);
+                let rest: Vec<&Example> = train_examples
+                    .iter()
+                    .filter(|e| train[e.session].batch == *batch)
+                    .collect();
+                held_out.extend(
+                    session_maxima(&model, &rest, train)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| train[*i].batch == *batch)
+                        .map(|(_, point)| point),
+                );
+            }
+            let precision = average_precision(&held_out);
+            if precision > best_l2.1 + 1e-9 {
+                best_l2 = (l2, precision);
+            }
+        }
+        let all: Vec<&Example> = train_examples.iter().collect();
+        let mut model = fit(signal, &all, &labels, best_l2.0);
+        let points = session_maxima(&model, &dev_refs, dev);
+        let (a, b) = platt(&points);
+        model.calibration_slope = a;
+        model.calibration_offset = b;
+        let calibrated: Vec<(f64, bool)> = points
+            .iter()
+            .map(|(z, y)| (sigmoid(a * z + b), *y))
+            .collect();
+        let (threshold, dev_f1) = best_threshold(&calibrated);
+        model.threshold = threshold;
+        let calibrate = |points: Vec<(f64, bool)>| -> Vec<(f64, bool)> {
+            points
+                .into_iter()
+                .map(|(z, y)| {
+                    (
+                        sigmoid(model.calibration_slope * z + model.calibration_offset),
+                        y,
+                    )
+                })
+                .collect()
+        };
+        let dev_points = calibrate(session_maxima(&model, &dev_refs, dev));
+        let train_points = calibrate(session_maxima(&model, &all, train));
+        let brier = dev_points
+            .iter()
+            .map(|(p, y)| (p - if *y { 1.0 } else { 0.0 }).powi(2))
+            .sum::<f64>()
+            / dev_points.len().max(1) as f64;
+        reports.push(SignalReport {
+            signal: signal.to_owned(),
+            train_positive_steps: labels.iter().filter(|y| **y > 0.5).count(),
+            train_f1: f1_at(&train_points, model.threshold),
+            dev_f1,
+            dev_brier: brier,
+            threshold: model.threshold,
+            l2: model.l2,
+            held_out_average_precision: best_l2.1,
+        });
+        signals.push(model);
+    }
+    let model = DetectorModel {
+        version: version.to_owned(),
+        trained_on,
+        semantic: encoder.is_some(),
+        feature_names: feature_names(encoder.is_some()),
+        hash_buckets: HASH_BUCKETS,
+        mean,
+        scale,
+        signals,
+    };
+    (model, reports)
+}
