@@ -1,10 +1,11 @@
-//! What analysing one step costs: the monitor and every enabled detector on a 2 KiB step after a
-//! few earlier ones, on one thread, as `lux bench detect` reports it (p50 and p99).
+//! What analysing one step costs: the monitor and every enabled detector on a new 2 KiB step after
+//! a few earlier ones (embedding included when the model is in use), on one thread, as
+//! `lux bench detect` reports it (p50 and p99).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{DetectorInput, DetectorRegistry, PriorStep, StepUnderReview};
+use super::{DetectorInput, DetectorRegistry, PriorStep, StepUnderReview, text};
 
 /// Cost figures of one timing run.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +36,7 @@ const PRIOR: [&str; 4] = [
 /// Times `steps` analyses of a 2 KiB step with `registry` on a single-threaded runtime.
 pub async fn analysis_cost(registry: &DetectorRegistry, steps: usize) -> AnalysisCost {
     let content: String = PARAGRAPH.repeat(2048 / PARAGRAPH.len() + 1);
-    let content = super::text::truncate(&content, 2048).to_owned();
+    let content = text::truncate(&content, 2048).to_owned();
     let previous: Vec<Arc<PriorStep>> = PRIOR
         .iter()
         .enumerate()
@@ -66,10 +67,17 @@ pub async fn analysis_cost(registry: &DetectorRegistry, steps: usize) -> Analysi
                     .expect("a current-thread runtime builds");
                 runtime.block_on(async {
                     let mut timings = Vec::with_capacity(steps);
-                    for _ in 0..steps.max(1) {
+                    for i in 0..steps.max(1) {
+                        // A new text each time, as every written step is: nothing comes from the
+                        // cache of reduced texts but the earlier steps, which a write also finds.
+                        let mut varied = (*input).clone();
+                        let tag = format!(" [{i}]");
+                        varied.step.content =
+                            format!("{}{tag}", text::truncate(&content, 2048 - tag.len()));
+                        let varied = Arc::new(varied);
                         let mut state = monitor.clone();
                         let started = Instant::now();
-                        let analysis = registry.analyze(state.as_mut(), input.clone()).await;
+                        let analysis = registry.analyze(state.as_mut(), varied).await;
                         timings.push(started.elapsed());
                         std::hint::black_box(analysis);
                     }

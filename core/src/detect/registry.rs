@@ -251,9 +251,10 @@ impl DetectorRegistry {
             .find(|d| d.detector.name() == super::learned::LEARNED_DETECTOR_NAME);
         DetectionMode {
             learned: learned.map(|d| d.detector.version().to_owned()),
+            // Loads the model if nothing has yet: the report must say what analysis really uses.
             semantic_model: learned
                 .and_then(|_| super::learned::shipped_model())
-                .filter(|model| model.semantic)
+                .filter(|model| super::learned::effective(model).1.is_some())
                 .map(|_| super::learned::semantic::MODEL_NAME.to_owned()),
         }
     }

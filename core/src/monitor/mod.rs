@@ -477,11 +477,10 @@ impl MonitorState {
 
         let index = self.count;
         self.count += 1;
-        let encoder = self
-            .learned
-            .as_ref()
-            .filter(|model| model.semantic)
-            .and_then(|_| crate::detect::learned::semantic::encoder());
+        let Some((model, encoder)) = self.learned.as_ref().map(crate::detect::learned::effective)
+        else {
+            return Vec::new();
+        };
         let step = crate::detect::learned::step_text(content, encoder.as_deref());
         let wanted = context_indexes(index);
         let earlier: Vec<&StepText> = self
@@ -492,8 +491,8 @@ impl MonitorState {
             .collect();
         let mut events = Vec::new();
         let mut flagged = Vec::new();
-        if let Some(model) = &self.learned {
-            for (signal, score, explanation) in monitor_scores(model, index, &step, &earlier) {
+        {
+            for (signal, score, explanation) in monitor_scores(&model, index, &step, &earlier) {
                 if !score.flagged || (signal == CIRCULAR_REASONING && step.recap_with_decision()) {
                     continue;
                 }

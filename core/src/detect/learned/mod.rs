@@ -1,7 +1,8 @@
-//! The learned detectors: one calibrated logistic scorer per signal over lexical and structural
-//! features of a step in its session (`features`), trained from the corpus's train split and tuned
-//! on its dev split by `lux train detectors` (`train`), shipped as versioned weights
-//! (`weights.json`). The eight bias scorers run as the built-in detector [`LearnedBiasDetector`];
+//! The learned detectors: one calibrated logistic scorer per signal over lexical, structural and
+//! (with the sentence-embedding model, `semantic`) meaning features of a step in its session
+//! (`features`), trained from the corpus's train split and tuned on its dev split by
+//! `lux train detectors` (`train`), shipped as versioned weights (`weights-semantic.json`, and
+//! `weights.json` for the lexical fallback). The eight bias scorers run as the built-in detector [`LearnedBiasDetector`];
 //! the three monitor scorers run inside the monitor ([`crate::monitor`]).
 
 mod cues;
@@ -47,14 +48,30 @@ static SEMANTIC: LazyLock<Option<Arc<DetectorModel>>> =
 
 /// The shipped model for this process: the semantic one when the sentence-embedding model is
 /// installed, the lexical one otherwise (`None` only if the weights and this build disagree,
-/// which a test rules out).
+/// which a test rules out). Nothing is loaded to decide, so commands that analyse nothing pay
+/// nothing.
 pub fn shipped_model() -> Option<Arc<DetectorModel>> {
-    if semantic::encoder().is_some()
+    if semantic::installed()
         && let Some(model) = SEMANTIC.clone()
     {
         return Some(model);
     }
     LEXICAL.clone()
+}
+
+/// The model that actually scores, with the encoder its features need: a semantic model whose
+/// encoder does not load (files present but broken) gives way to the lexical weights, so scores
+/// are never computed on missing embeddings.
+pub(crate) fn effective(
+    model: &Arc<DetectorModel>,
+) -> (Arc<DetectorModel>, Option<Arc<lux_embed::SentenceEncoder>>) {
+    if !model.semantic {
+        return (model.clone(), None);
+    }
+    match semantic::encoder() {
+        Some(encoder) => (model.clone(), Some(encoder)),
+        None => (LEXICAL.clone().unwrap_or_else(|| model.clone()), None),
+    }
 }
 
 /// The shipped weights of one kind, whatever is installed (for tests and training checks).
@@ -63,15 +80,6 @@ pub fn shipped_weights(semantic: bool) -> Option<Arc<DetectorModel>> {
         SEMANTIC.clone()
     } else {
         LEXICAL.clone()
-    }
-}
-
-/// The encoder a model's features need: the loaded one for a semantic model, none otherwise.
-fn encoder_for(model: &DetectorModel) -> Option<Arc<lux_embed::SentenceEncoder>> {
-    if model.semantic {
-        semantic::encoder()
-    } else {
-        None
     }
 }
 
@@ -230,7 +238,7 @@ impl BiasDetector for LearnedBiasDetector {
             return Ok(Vec::new());
         }
         // The question, the first answer, and the most recent steps, as in training.
-        let encoder = encoder_for(&self.model);
+        let (model, encoder) = effective(&self.model);
         let encoder = encoder.as_deref();
         let mut earlier: Vec<Arc<StepText>> = vec![step_text(&first.content, encoder)];
         if let Some(second) = input
@@ -255,15 +263,15 @@ impl BiasDetector for LearnedBiasDetector {
             return Ok(Vec::new());
         }
         let refs: Vec<&StepText> = earlier.iter().map(AsRef::as_ref).collect();
-        let features = features::features(index, &step, &refs, self.model.semantic);
+        let features = features::features(index, &step, &refs, model.semantic);
         let mut found = Vec::new();
         let mut candidates: Vec<(&str, Score, String)> = Vec::new();
         for signal in BIAS_SIGNALS {
-            let Some(scorer) = self.model.signal(signal) else {
+            let Some(scorer) = model.signal(signal) else {
                 continue;
             };
-            let score = self.model.score(scorer, &features);
-            let explanation = explain(&self.model, scorer, &features, score);
+            let score = model.score(scorer, &features);
+            let explanation = explain(&model, scorer, &features, score);
             if !score.flagged {
                 if scorer.threshold < 1.0 && score.probability >= scorer.threshold * VERIFY_FROM {
                     candidates.push((signal, score, explanation));
@@ -275,7 +283,7 @@ impl BiasDetector for LearnedBiasDetector {
                 severity: severity_of(score.probability),
                 confidence: score.probability,
                 explanation,
-                evidence: self.model.evidence(scorer, &input.step.content),
+                evidence: model.evidence(scorer, &input.step.content),
                 suggestion: Some(suggestion_for(signal).to_owned()),
             });
         }
@@ -292,7 +300,7 @@ impl BiasDetector for LearnedBiasDetector {
                         else {
                             continue;
                         };
-                        let scorer = self.model.signal(signal);
+                        let scorer = model.signal(signal);
                         found.push(Detection {
                             bias_type: bias_type_of(signal).to_owned(),
                             severity: verdict.severity,
@@ -302,7 +310,7 @@ impl BiasDetector for LearnedBiasDetector {
                                 verdict.explanation
                             ),
                             evidence: verdict.evidence.or_else(|| {
-                                scorer.and_then(|s| self.model.evidence(s, &input.step.content))
+                                scorer.and_then(|s| model.evidence(s, &input.step.content))
                             }),
                             suggestion: verdict
                                 .suggestion

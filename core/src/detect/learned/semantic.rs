@@ -34,6 +34,15 @@ static ENCODER: LazyLock<Option<Arc<SentenceEncoder>>> = LazyLock::new(|| {
     }
 });
 
+/// Whether the model's files are in place (cheap: nothing is loaded). Choosing weights needs only
+/// this; the model itself loads on the first step analysed.
+pub fn installed() -> bool {
+    let dir = model_dir();
+    [lux_embed::WEIGHTS_FILE, lux_embed::TOKENIZER_FILE]
+        .iter()
+        .all(|file| dir.join(file).is_file())
+}
+
 /// The loaded model, once per process; `None` is the lexical fallback.
 pub fn encoder() -> Option<Arc<SentenceEncoder>> {
     ENCODER.clone()
