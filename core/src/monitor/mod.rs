@@ -271,15 +271,7 @@ impl MonitorState {
             .iter()
             .map(|o| crate::detect::text::cosine(&features.concepts, &o.features.concepts))
             .collect();
-        let (most_similar, max_similarity) =
-            similarities
-                .iter()
-                .copied()
-                .enumerate()
-                .fold(
-                    (None, 0.0),
-                    |best, (i, s)| if s > best.1 { (Some(i), s) } else { best },
-                );
+        let (most_similar, max_similarity) = crate::detect::learned::most_similar(&similarities);
         let seen_mass: f64 = features
             .concepts
             .iter()

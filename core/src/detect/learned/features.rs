@@ -336,7 +336,7 @@ pub(super) fn dense_len(semantic: bool) -> usize {
 }
 
 /// The index and value of the highest positive similarity.
-fn most_similar(similarities: &[f64]) -> (Option<usize>, f64) {
+pub fn most_similar(similarities: &[f64]) -> (Option<usize>, f64) {
     similarities
         .iter()
         .copied()

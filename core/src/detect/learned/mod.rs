@@ -15,7 +15,9 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 
-pub use features::{CONTEXT_STEPS, Features, HASH_BUCKETS, StepText, feature_names, step_text};
+pub use features::{
+    CONTEXT_STEPS, Features, HASH_BUCKETS, StepText, feature_names, most_similar, step_text,
+};
 pub use model::{DetectorModel, Score, SignalModel};
 
 use super::eval::{BIAS_SIGNALS, MONITOR_SIGNALS};
