@@ -483,52 +483,50 @@ impl MonitorState {
             .collect();
         let mut events = Vec::new();
         let mut flagged = Vec::new();
-        {
-            for (signal, score, explanation) in monitor_scores(&model, index, &step, &earlier) {
-                if !score.flagged || (signal == CIRCULAR_REASONING && step.recap_with_decision()) {
-                    continue;
-                }
-                flagged.push(signal);
-                if self.flagged_before.contains(&signal) {
-                    continue;
-                }
-                let severity = match score.probability {
-                    p if p >= 0.85 => Severity::High,
-                    p if p >= 0.6 => Severity::Medium,
-                    _ => Severity::Low,
-                };
-                let what = match signal {
-                    CIRCULAR_REASONING => format!(
-                        "Thought {step_number} goes round in a circle{}",
-                        metrics
-                            .most_similar_step
-                            .map(|n| format!(
-                                " (closest to thought {n}, similarity {:.2})",
-                                metrics.max_similarity
-                            ))
-                            .unwrap_or_default()
-                    ),
-                    DISTRACTOR_FIXATION => format!(
-                        "Thoughts up to {step_number} have left the question (relevance {:.2})",
-                        metrics.relevance
-                    ),
-                    _ => format!("Reasoning quality has dropped by thought {step_number}"),
-                };
-                events.push(event(
-                    signal,
-                    severity,
-                    score.probability,
-                    format!("{what}: {explanation}"),
-                    serde_json::json!({
-                        "pattern": "learned",
-                        "probability": score.probability,
-                        "model_version": model.version,
-                        "similar_to": metrics.most_similar_step,
-                        "similarity": metrics.max_similarity,
-                        "relevance": metrics.relevance,
-                    }),
-                ));
+        for (signal, score, explanation) in monitor_scores(&model, index, &step, &earlier) {
+            if !score.flagged || (signal == CIRCULAR_REASONING && step.recap_with_decision()) {
+                continue;
             }
+            flagged.push(signal);
+            if self.flagged_before.contains(&signal) {
+                continue;
+            }
+            let severity = match score.probability {
+                p if p >= 0.85 => Severity::High,
+                p if p >= 0.6 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            let what = match signal {
+                CIRCULAR_REASONING => format!(
+                    "Thought {step_number} goes round in a circle{}",
+                    metrics
+                        .most_similar_step
+                        .map(|n| format!(
+                            " (closest to thought {n}, similarity {:.2})",
+                            metrics.max_similarity
+                        ))
+                        .unwrap_or_default()
+                ),
+                DISTRACTOR_FIXATION => format!(
+                    "Thoughts up to {step_number} have left the question (relevance {:.2})",
+                    metrics.relevance
+                ),
+                _ => format!("Reasoning quality has dropped by thought {step_number}"),
+            };
+            events.push(event(
+                signal,
+                severity,
+                score.probability,
+                format!("{what}: {explanation}"),
+                serde_json::json!({
+                    "pattern": "learned",
+                    "probability": score.probability,
+                    "model_version": model.version,
+                    "similar_to": metrics.most_similar_step,
+                    "similarity": metrics.max_similarity,
+                    "relevance": metrics.relevance,
+                }),
+            ));
         }
         self.flagged_before = flagged;
         self.texts.push((index, step));
