@@ -14,6 +14,7 @@ pub mod error;
 pub mod live;
 pub mod llm;
 pub mod monitor;
+pub mod patterns;
 pub mod pricing;
 pub mod services;
 pub mod store;

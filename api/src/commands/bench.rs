@@ -22,6 +22,8 @@ pub(crate) enum BenchCommand {
     Detect(DetectArgs),
     /// A detector as a WASM plugin vs. the same code native: calls/s, p50/p99, compile vs. cache, RSS.
     Plugins(super::bench_plugins::PluginsArgs),
+    /// Cross-session patterns on generated histories: planted patterns found, false ones on noise.
+    Patterns(super::bench_patterns::PatternsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +159,7 @@ pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::
         BenchCommand::Mcp(args) => return super::bench_mcp::run(args).await,
         BenchCommand::Analytics(args) => return super::bench_analytics::run(args).await,
         BenchCommand::Plugins(args) => return super::bench_plugins::run(args).await,
+        BenchCommand::Patterns(args) => return super::bench_patterns::run(args).await,
     };
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");

@@ -7,6 +7,7 @@ pub(crate) mod bench;
 pub(crate) mod bench_analytics;
 pub(crate) mod bench_http;
 pub(crate) mod bench_mcp;
+mod bench_patterns;
 pub(crate) mod bench_plugins;
 pub(crate) mod demo;
 pub(crate) mod export;

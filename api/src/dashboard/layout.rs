@@ -11,6 +11,7 @@ pub(crate) enum Nav {
     Sessions,
     Analytics,
     Compare,
+    Patterns,
     Plugins,
     None,
 }
@@ -45,6 +46,7 @@ pub(crate) fn page(title: &str, nav: Nav, main: Markup) -> Response {
                         (entry(Nav::Sessions, "/", "Sessions"))
                         (entry(Nav::Analytics, "/analytics", "Analytics"))
                         (entry(Nav::Compare, "/compare", "Compare"))
+                        (entry(Nav::Patterns, "/patterns", "Patterns"))
                         (entry(Nav::Plugins, "/plugins", "Plugins"))
                     }
                 }

@@ -9,6 +9,7 @@ mod format;
 mod layout;
 mod live;
 mod login;
+mod patterns;
 mod plugins;
 mod session;
 mod sessions;
@@ -35,6 +36,7 @@ pub(crate) fn mount(route: Route) -> Route {
         .at("/sessions/:id/live", get(live::events))
         .at("/analytics", get(analytics::page))
         .at("/compare", get(compare::page))
+        .at("/patterns", get(patterns::page))
         .at("/plugins", get(plugins::page))
         .at("/login", get(login::form).post(login::submit))
         .at("/logout", poem::post(login::logout))

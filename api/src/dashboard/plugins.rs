@@ -63,7 +63,8 @@ pub(crate) async fn page(state: Data<&AppState>, request: &Request) -> PageResul
                     }
                 }
             }
-            h2 { "Patterns" }
+            h2 { "Stored patterns" }
+            p.muted { "What plugin miners stored. Lux's own patterns are on the " a href="/patterns" { "patterns page" } "." }
             @if patterns.is_empty() {
                 p.empty { "No patterns stored yet. Run a miner with " code { "lux plugin run NAME --all" } "." }
             } @else {

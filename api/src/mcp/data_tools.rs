@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use lux_core::patterns::topics::TopicMethod;
 use lux_core::services::api_keys::Scope;
 use lux_core::services::export::ExportEncoder;
 use lux_core::services::patterns::{MAX_PATTERN_SESSIONS, PatternQuery, PatternReport};
@@ -32,8 +33,12 @@ pub(crate) struct FindPatterns {
     since: Option<String>,
     /// How many of the newest matching sessions to examine (1 to 5000, default 500).
     sessions: Option<u32>,
-    /// Fewest sessions a pattern must appear in (default 3).
+    /// Fewest sessions a pattern must appear in (default 5).
     min_support: Option<u32>,
+    /// False-discovery rate the patterns are held to (above 0, at most 0.5; default 0.05).
+    fdr: Option<f64>,
+    /// Length in days of the two windows a trend compares (default 7).
+    window_days: Option<u32>,
     /// At most this many patterns in the reply (1 to 100, default 20).
     limit: Option<u32>,
 }
@@ -158,8 +163,9 @@ impl LuxMcp {
         Ok(render_comparison(&comparison, &self.settings))
     }
 
-    /// Patterns that recur across stored sessions: bias types and monitor alerts that keep
-    /// coming back, and topics whose sessions show a bias more often than the rest.
+    /// Patterns across stored sessions: a bias or monitor alert that is more frequent in one topic,
+    /// tool, model or user's sessions than in the rest, or rising in the latest window. Each is
+    /// tested (Fisher's exact test, Benjamini–Hochberg at the false-discovery rate); strongest first.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn find_patterns(
         &self,
@@ -198,6 +204,8 @@ impl LuxMcp {
             },
             sessions: args.sessions,
             min_support: args.min_support,
+            fdr: args.fdr,
+            window_days: args.window_days,
         };
         let mut report = self.lux.find_patterns(caller.project, &query).await?;
         report.patterns.truncate(limit as usize);
@@ -343,33 +351,35 @@ fn render_patterns(report: &PatternReport) -> CallToolResult {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## Patterns across {} sessions\n",
-        report.sessions_examined
+        "## Patterns across {} sessions\n\n{} hypotheses tested, false-discovery rate {}, at least {} sessions each; topics by {}.\n",
+        report.sessions_examined,
+        report.tested,
+        report.fdr,
+        report.min_support,
+        match report.topic_method {
+            TopicMethod::Semantic => "the sentence model",
+            TopicMethod::Lexical => "words (lexical fallback)",
+        }
     );
     if report.patterns.is_empty() {
         let _ = writeln!(
             out,
-            "No pattern reaches the support asked for. Examine more sessions or lower `min_support`."
+            "No pattern passes the test. Examine more sessions, or lower `min_support`."
         );
     }
-    for (rank, found) in report.patterns.iter().enumerate() {
-        let pattern = &found.pattern;
+    for (rank, pattern) in report.patterns.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{}. **{}** — {} sessions, score {:.2} (_{}_)",
+            "{}. **{}** — difference {:+.0} points [{:+.0}, {:+.0}]",
             rank + 1,
             pattern.title,
-            pattern.support,
-            pattern.score,
-            found.miner
+            (pattern.rate - pattern.baseline_rate) * 100.0,
+            pattern.difference_interval[0] * 100.0,
+            pattern.difference_interval[1] * 100.0,
         );
-    }
-    for failure in &report.failed_miners {
-        let _ = writeln!(
-            out,
-            "\n⚠️ miner {} failed: {}",
-            failure.miner, failure.message
-        );
+        if !pattern.also.is_empty() {
+            let _ = writeln!(out, "   also: {}", pattern.also.join("; "));
+        }
     }
     let mut result = CallToolResult::success(vec![ContentBlock::text(out)]);
     result.structured_content = serde_json::to_value(report).ok();

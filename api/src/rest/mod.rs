@@ -8,6 +8,7 @@ mod compare;
 mod dto;
 pub(crate) mod error;
 mod export;
+pub(crate) mod patterns;
 pub(crate) mod plugins;
 mod sessions;
 pub(crate) mod stream;
@@ -50,8 +51,10 @@ pub(crate) enum ApiTags {
     Search,
     /// Streamed CSV/JSON/JSONL exports and idempotent imports.
     Export,
-    /// WASM plugins: install, configure and run detectors and miners; stored patterns.
+    /// WASM plugins: install, configure and run detectors and miners.
     Plugins,
+    /// Cross-session patterns: Lux's own, tested for significance, and those plugin miners stored.
+    Patterns,
 }
 
 pub(crate) type ApiService = OpenApiService<
@@ -63,6 +66,7 @@ pub(crate) type ApiService = OpenApiService<
         analytics::AnalyticsApi,
         export::ExportApi,
         plugins::PluginsApi,
+        patterns::PatternsApi,
     ),
     (),
 >;
@@ -94,7 +98,8 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
                 lux: lux.clone(),
                 policy: policy.clone(),
             },
-            plugins::PluginsApi::new(lux, policy),
+            plugins::PluginsApi::new(lux.clone(), policy.clone()),
+            patterns::PatternsApi { lux, policy },
         ),
         "Lux API",
         env!("CARGO_PKG_VERSION"),

@@ -1,5 +1,6 @@
 //! REST for the WASM plugin registry: install a component (`application/wasm`), list, show,
-//! enable/configure/activate, remove, run on stored history, read run records and stored patterns.
+//! enable/configure/activate, remove, run on stored history, read run records (stored patterns are
+//! listed with Lux's own by `GET /patterns`, `rest/patterns.rs`).
 //! Plugins are installation-wide (admin scope changes them); runs and patterns belong to the
 //! caller's project.
 
@@ -241,25 +242,6 @@ pub(crate) struct PluginRunList {
 }
 
 /// A stored cross-session pattern.
-#[derive(Debug, Clone, Object)]
-pub(crate) struct PatternDto {
-    pub(crate) id: Uuid,
-    pub(crate) miner: String,
-    pub(crate) miner_version: String,
-    pub(crate) kind: String,
-    pub(crate) title: String,
-    pub(crate) support: u32,
-    pub(crate) score: f64,
-    pub(crate) session_ids: Vec<Uuid>,
-    pub(crate) data: serde_json::Value,
-    pub(crate) created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Object)]
-pub(crate) struct PatternList {
-    pub(crate) items: Vec<PatternDto>,
-}
-
 fn version_dto(version: &PluginVersion) -> PluginVersionDto {
     PluginVersionDto {
         id: version.id,
@@ -536,48 +518,6 @@ impl PluginsApi {
                     outcome: run.outcome.to_string(),
                     message: run.message,
                     produced: run.produced,
-                })
-                .collect(),
-        }))
-    }
-
-    /// List stored patterns
-    ///
-    /// Patterns plugin miners stored in this project, newest first.
-    #[oai(
-        path = "/patterns",
-        method = "get",
-        operation_id = "listPatterns",
-        tag = "ApiTags::Plugins"
-    )]
-    async fn patterns(
-        &self,
-        auth: Auth,
-        miner: Query<Option<String>>,
-        kind: Query<Option<String>>,
-        limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<PatternList>> {
-        let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
-        let query = PatternListQuery {
-            miner: miner.0,
-            kind: kind.0,
-            limit: limit.0,
-        };
-        let patterns = self.lux.list_patterns(caller.project, &query).await?;
-        Ok(Json(PatternList {
-            items: patterns
-                .into_iter()
-                .map(|pattern| PatternDto {
-                    id: pattern.id,
-                    miner: pattern.miner,
-                    miner_version: pattern.miner_version,
-                    kind: pattern.kind,
-                    title: pattern.title,
-                    support: pattern.support,
-                    score: pattern.score,
-                    session_ids: pattern.session_ids.into_iter().map(|s| s.0).collect(),
-                    data: pattern.data,
-                    created_at: pattern.created_at,
                 })
                 .collect(),
         }))

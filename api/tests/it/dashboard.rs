@@ -373,6 +373,8 @@ async fn an_empty_database_has_empty_states(lux: &Lux) {
         ("/compare", "Comparing needs two sessions"),
         ("/plugins", "No plugins installed"),
         ("/plugins", "No patterns stored yet"),
+        ("/patterns", "No pattern passes the test"),
+        ("/patterns", "No topic has enough sessions yet"),
         ("/?q=anything", "Nothing matches"),
     ] {
         let page = html(client.get(path).send().await).await;
@@ -591,7 +593,66 @@ async fn the_live_feed_follows_one_session(lux: &Lux) {
         .assert_string(&written.id.to_string());
 }
 
+/// The patterns page lists the mining run's patterns in the order REST serves them, which is the
+/// order the core service ranks them in (MCP's `find_patterns` is held to the same in `mcp.rs`).
+async fn rest_and_the_dashboard_show_the_same_patterns(lux: &Lux) {
+    use lux_core::patterns::planted::{self, TopicSet};
+    let project = lux.default_project();
+    let history = planted::generate(TopicSet::Tune, 2, true).unwrap();
+    let quiet = lux
+        .clone()
+        .with_detectors(lux_core::detect::DetectorRegistry::empty());
+    planted::store(&quiet, project, &history).await.unwrap();
+    let report = lux
+        .find_patterns(
+            project,
+            &lux_core::services::patterns::PatternQuery::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.patterns.len() >= 2, "{report:#?}");
+    let expected: Vec<&str> = report.patterns.iter().map(|p| p.title.as_str()).collect();
+
+    let client = client(lux);
+    let response = client
+        .get("/api/v1/patterns")
+        .query("source", &"builtin")
+        .query("limit", &100)
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let body: serde_json::Value = response.0.into_body().into_json().await.unwrap();
+    let served: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(served, expected);
+    assert_eq!(
+        body["mining"]["sessions_examined"],
+        report.sessions_examined
+    );
+
+    let page = html(client.get("/patterns").send().await).await;
+    let mut from = 0;
+    for title in &expected {
+        let escaped = title
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let at = page[from..]
+            .find(&escaped)
+            .unwrap_or_else(|| panic!("{title:?} not on the page after byte {from}: {page}"));
+        from += at + escaped.len();
+    }
+    for topic in &report.topics {
+        assert!(page.contains(&topic.label), "{} missing", topic.label);
+    }
+}
+
 lux_core::storage_tests!(
+    rest_and_the_dashboard_show_the_same_patterns,
     pages_show_the_stored_figures,
     bad_input_gets_an_html_error,
     an_empty_database_has_empty_states,

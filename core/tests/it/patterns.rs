@@ -1,18 +1,22 @@
-//! Cross-session patterns: digests match the stored rows, and what the built-in miners report
-//! equals a recount over the raw findings and alerts, on both backends.
+//! Cross-session patterns, on both backends: digests match the stored rows; a pattern's figures
+//! equal a recount over the raw rows; planted patterns in histories built from the held-out topic
+//! corpus are found in the top five, named by whole words, each stated once; noise stays quiet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use lux_core::demo::DemoOptions;
+use lux_core::detect::DetectorRegistry;
+use lux_core::patterns::planted::{self, TopicSet};
+use lux_core::patterns::stats::{Count, fisher_greater};
+use lux_core::patterns::{Facet, PatternKind};
 use lux_core::services::patterns::PatternQuery;
 use lux_core::*;
 
-use crate::support::{session, thought};
+use crate::support::{new_session, session, thought};
 
 lux_core::storage_tests!(
     digests_match_the_stored_rows,
-    a_planted_bias_is_tied_to_its_topic,
-    recurring_signals_equal_a_recount_of_demo_data,
+    a_tool_pattern_matches_a_recount,
+    planted_patterns_are_found_and_noise_stays_quiet,
     bad_pattern_queries_are_refused,
 );
 
@@ -74,180 +78,219 @@ async fn digests_match_the_stored_rows(lux: &Lux) {
     assert_eq!(digest.bias_counts, by_type);
     assert_eq!(digests[0].n_steps, 0);
     assert!(digests[0].top_concepts.is_empty());
+    // Two sessions make no topic.
+    assert!(digests.iter().all(|digest| digest.topic.is_none()));
 }
 
-async fn a_planted_bias_is_tied_to_its_topic(lux: &Lux) {
+fn planted_finding(step: StepId, bias_type: &str) -> NewFinding {
+    NewFinding {
+        bias_type: bias_type.into(),
+        ..planted(step)
+    }
+}
+
+async fn a_tool_pattern_matches_a_recount(lux: &Lux) {
     let project = lux.default_project();
-    let mut planted_sessions = BTreeSet::new();
-    for n in 0..4 {
-        let (_, session, reference) = session(lux, "review").await;
-        let text = format!("Run {n}: the flamegraph of the flamegraph service shows the hot loop.");
-        let step = lux
-            .append_step(project, &reference, thought(&text))
+    // Ten planner sessions, eight with anchoring; ten reviewer sessions, one with it.
+    let mut planner_anchored = BTreeSet::new();
+    for n in 0..20 {
+        let tool = if n < 10 { "planner" } else { "reviewer" };
+        let session = lux
+            .create_session(project, new_session(tool))
             .await
             .unwrap()
             .value;
-        lux.record_finding(project, &reference, planted(step.id))
+        let reference = SessionRef::Id(session.id);
+        let step = lux
+            .append_step(
+                project,
+                &reference,
+                thought(&format!("Estimate number {n}.")),
+            )
             .await
-            .unwrap();
-        planted_sessions.insert(session.id);
+            .unwrap()
+            .value;
+        if n < 8 || n == 15 {
+            lux.record_finding(project, &reference, planted_finding(step.id, "anchoring"))
+                .await
+                .unwrap();
+            if n < 10 {
+                planner_anchored.insert(session.id);
+            }
+        }
     }
-    for n in 0..4 {
-        let (_, _, reference) = session(lux, "review").await;
-        let text = format!("Run {n}: the database index covers the tenant column.");
-        lux.append_step(project, &reference, thought(&text))
-            .await
-            .unwrap();
-    }
-
     let report = lux
-        .find_patterns(project, &PatternQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(report.sessions_examined, 8);
-    assert!(report.failed_miners.is_empty());
-    let recurring = report
-        .patterns
-        .iter()
-        .find(|found| {
-            found.pattern.kind == "recurring_signal"
-                && found.pattern.data["signal"] == "planted_anchor"
-        })
-        .expect("the planted bias recurs");
-    assert_eq!(recurring.pattern.support, 4);
-    assert_eq!(recurring.pattern.score, 0.5);
-    let sessions: BTreeSet<SessionId> = recurring.pattern.session_ids.iter().copied().collect();
-    assert_eq!(sessions, planted_sessions);
-
-    let topical = report
-        .patterns
-        .iter()
-        .find(|found| {
-            found.pattern.kind == "concept_signal"
-                && found.pattern.data["signal"] == "planted_anchor"
-                && found.pattern.data["concept"] == "flamegraph"
-        })
-        .expect("the bias is tied to the flamegraph sessions");
-    assert_eq!(topical.pattern.support, 4);
-    assert_eq!(topical.pattern.score, 1.0);
-    assert_eq!(topical.pattern.data["lift"], 2.0);
-    // The index sessions never show it, so no pattern ties it to them.
-    assert!(!report.patterns.iter().any(|found| {
-        found.pattern.data["signal"] == "planted_anchor" && found.pattern.data["concept"] == "index"
-    }));
-
-    // A higher bar than the support drops both.
-    let strict = PatternQuery {
-        min_support: Some(5),
-        ..PatternQuery::default()
-    };
-    let report = lux.find_patterns(project, &strict).await.unwrap();
-    assert!(
-        !report
-            .patterns
-            .iter()
-            .any(|found| found.pattern.data["signal"] == "planted_anchor")
-    );
-}
-
-async fn recurring_signals_equal_a_recount_of_demo_data(lux: &Lux) {
-    let project = lux.default_project();
-    let options = DemoOptions {
-        sessions: 30,
-        seed: 5,
-    };
-    lux.fill_demo(project, &options).await.unwrap();
-    let sessions = lux
-        .list_sessions(
+        .find_patterns(
             project,
-            &SessionFilter::default(),
-            &PageRequest::first(1000),
+            &PatternQuery {
+                min_support: Some(3),
+                ..PatternQuery::default()
+            },
         )
         .await
-        .unwrap()
-        .items;
-
-    // (tool, signal) → sessions showing it, and sessions per tool, from the raw rows.
-    let mut expected: BTreeMap<(String, String), BTreeSet<SessionId>> = BTreeMap::new();
-    let mut per_tool: BTreeMap<String, u32> = BTreeMap::new();
-    for session in &sessions {
-        *per_tool.entry(session.tool.clone()).or_default() += 1;
-        let reference = SessionRef::Id(session.id);
-        let findings = lux.list_findings(project, &reference).await.unwrap();
-        let alerts = lux.list_monitor_events(project, &reference).await.unwrap();
-        let signals = findings
-            .iter()
-            .map(|finding| finding.bias_type.clone())
-            .chain(alerts.iter().map(|alert| alert.kind.clone()));
-        for signal in signals {
-            expected
-                .entry((session.tool.clone(), signal))
-                .or_default()
-                .insert(session.id);
-        }
-    }
-    expected.retain(|_, found| found.len() >= 3);
-    assert!(!expected.is_empty(), "the demo data has recurring signals");
-
-    let report = lux
-        .find_patterns(project, &PatternQuery::default())
-        .await
         .unwrap();
-    assert_eq!(report.sessions_examined as usize, sessions.len());
-    let mut mined: BTreeMap<(String, String), BTreeSet<SessionId>> = BTreeMap::new();
-    for found in &report.patterns {
-        if found.pattern.kind != "recurring_signal" {
-            continue;
-        }
-        let key = (
-            found.pattern.data["tool"].as_str().unwrap().to_owned(),
-            found.pattern.data["signal"].as_str().unwrap().to_owned(),
-        );
-        let total = per_tool[&key.0];
-        assert_eq!(
-            found.pattern.score,
-            f64::from(found.pattern.support) / f64::from(total)
-        );
-        mined.insert(key, found.pattern.session_ids.iter().copied().collect());
-    }
-    assert_eq!(mined, expected);
-    // Strongest first.
-    let supports: Vec<u32> = report.patterns.iter().map(|f| f.pattern.support).collect();
+    assert_eq!(report.sessions_examined, 20);
+    let pattern = report
+        .patterns
+        .iter()
+        .find(|p| p.signal == "anchoring" && p.kind == PatternKind::Enrichment)
+        .unwrap_or_else(|| panic!("no anchoring pattern in {report:#?}"));
+    assert_eq!(
+        pattern.group,
+        vec![Facet::Tool {
+            tool: "planner".into()
+        }]
+    );
+    assert_eq!(pattern.support, 8);
+    assert_eq!(pattern.group_sessions, 10);
+    assert_eq!(pattern.rate, 0.8);
+    assert_eq!(pattern.baseline_rate, 0.1);
+    assert_eq!(pattern.baseline_sessions, 10);
+    let sessions: BTreeSet<SessionId> = pattern.session_ids.iter().copied().collect();
+    assert_eq!(sessions, planner_anchored);
+    let p = fisher_greater(
+        Count {
+            with_signal: 8,
+            sessions: 10,
+        },
+        Count {
+            with_signal: 1,
+            sessions: 10,
+        },
+    );
+    assert_eq!(pattern.p_value, p);
+    assert!(pattern.q_value >= p && pattern.q_value <= report.fdr);
+    assert!(pattern.difference_interval[0] > 0.0 && pattern.difference_interval[1] <= 1.0);
     assert!(
-        supports.windows(2).all(|pair| pair[0] >= pair[1]),
-        "{supports:?}"
+        pattern
+            .title
+            .starts_with("anchoring in 80% of planner sessions vs 10% elsewhere (8 sessions, q "),
+        "{}",
+        pattern.title
+    );
+    // The reviewer sessions are not enriched, so nothing is said of them.
+    assert!(!report.patterns.iter().any(|p| {
+        p.group
+            .iter()
+            .any(|facet| matches!(facet, Facet::Tool { tool } if tool == "reviewer"))
+    }));
+}
+
+/// Histories built from the held-out topic corpus (never read while the topic thresholds were
+/// chosen): the first three seeds planted, the next five pure noise. Seeds are fixed up front;
+/// `lux bench patterns` reports the same figures over more seeds.
+async fn planted_patterns_are_found_and_noise_stays_quiet(lux: &Lux) {
+    let lux = lux.clone().with_detectors(DetectorRegistry::empty());
+    let (mut found, mut planted_total, mut noisy) = (0, 0, 0);
+    for seed in 1..=8_u64 {
+        let plant = seed <= 3;
+        let history = planted::generate(TopicSet::Heldout, seed, plant).unwrap();
+        let slug = format!("planted-{seed}");
+        let project = lux.create_project(&slug, &slug).await.unwrap().id;
+        let ids = planted::store(&lux, project, &history).await.unwrap();
+        let report = lux
+            .find_patterns(project, &PatternQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(report.sessions_examined as usize, ids.len());
+        assert!(report.topics.len() >= 5, "{:#?}", report.topics);
+        // Every topic is named by whole words or phrases of the sessions, never a fragment.
+        for topic in &report.topics {
+            assert!(!topic.words.is_empty());
+            for word in &topic.words {
+                assert!(
+                    history.has_term(word),
+                    "{word:?} of {topic:?} is no whole term"
+                );
+            }
+        }
+        // No two patterns state (nearly) the same sessions.
+        for (i, a) in report.patterns.iter().enumerate() {
+            for b in &report.patterns[i + 1..] {
+                let a_ids: BTreeSet<_> = a.session_ids.iter().collect();
+                let b_ids: BTreeSet<_> = b.session_ids.iter().collect();
+                let overlap =
+                    a_ids.intersection(&b_ids).count() as f64 / a_ids.union(&b_ids).count() as f64;
+                assert!(
+                    overlap < 0.7,
+                    "{} and {} overlap {overlap}",
+                    a.title,
+                    b.title
+                );
+            }
+            assert!(a.q_value <= report.fdr && a.support >= report.min_support);
+        }
+        // Strongest evidence first.
+        assert!(
+            report
+                .patterns
+                .windows(2)
+                .all(|w| w[0].p_value <= w[1].p_value)
+        );
+        if plant {
+            for outcome in planted::score(&history, &ids, &report) {
+                planted_total += 1;
+                if outcome.rank.is_some_and(|rank| rank <= 5) && outcome.names_are_whole_words {
+                    found += 1;
+                }
+            }
+        } else if !report.patterns.is_empty() {
+            noisy += 1;
+        }
+    }
+    // Measured on these seeds when the bar was set: 7 of 9 planted, no noise history reporting.
+    assert!(
+        found * 4 >= planted_total * 3,
+        "{found} of {planted_total} planted patterns in the top five"
+    );
+    assert!(
+        noisy <= 1,
+        "{noisy} of 5 noise-only histories reported a pattern"
     );
 }
 
 async fn bad_pattern_queries_are_refused(lux: &Lux) {
     let project = lux.default_project();
-    for (query, field) in [
-        (
+    let mut cases = Vec::new();
+    for (query, field) in [(Some(0), "sessions"), (Some(1_000_000), "sessions")] {
+        cases.push((
             PatternQuery {
-                sessions: Some(0),
+                sessions: query,
                 ..PatternQuery::default()
             },
-            "sessions",
-        ),
-        (
+            field,
+        ));
+    }
+    cases.push((
+        PatternQuery {
+            min_support: Some(0),
+            ..PatternQuery::default()
+        },
+        "min_support",
+    ));
+    for fdr in [0.0, -0.1, 0.9, f64::NAN, f64::INFINITY] {
+        cases.push((
             PatternQuery {
-                sessions: Some(1_000_000),
+                fdr: Some(fdr),
                 ..PatternQuery::default()
             },
-            "sessions",
-        ),
-        (
+            "fdr",
+        ));
+    }
+    for window_days in [0, 10_000] {
+        cases.push((
             PatternQuery {
-                min_support: Some(0),
+                window_days: Some(window_days),
                 ..PatternQuery::default()
             },
-            "min_support",
-        ),
-    ] {
+            "window_days",
+        ));
+    }
+    for (query, field) in cases {
         let refused = lux.find_patterns(project, &query).await;
         assert!(
             matches!(&refused, Err(Error::Invalid { field: named, .. }) if named == field),
-            "{refused:?}"
+            "{query:?}: {refused:?}"
         );
     }
 }

@@ -26,6 +26,7 @@ fn digest(n: u128, biases: &[(&str, u32)], monitor: &[(&str, u32)]) -> SessionDi
         bias_counts: counts(biases),
         monitor_counts: counts(monitor),
         top_concepts: vec!["cache".into()],
+        topic: None,
         total_tokens: 1200,
         cost_nusd: 3_000_000,
         created_at: Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, n as u32).unwrap(),
