@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use lux_core::detect::eval::{CORPUS_BATCHES, Split, corpus_sessions};
 use lux_core::detect::learned::semantic;
-use lux_core::detect::learned::train::{SignalReport, train};
+use lux_core::detect::learned::train::{L2Choice, SignalReport, train};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrainCommand {
@@ -67,6 +67,7 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
             &dev_set,
             trained_on.clone(),
             encoder,
+            &L2Choice::CrossValidated,
         );
         println!(
             "\n{} features",
@@ -87,7 +88,7 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
 fn print_reports(reports: &[SignalReport]) {
     println!(
         "{:<24} {:>9} {:>7} {:>8} {:>6} {:>9} {:>9} {:>6}",
-        "signal", "pos steps", "LOBO AP", "train F1", "dev F1", "dev Brier", "threshold", "L2"
+        "signal", "pos steps", "CV AP", "train F1", "dev F1", "dev Brier", "threshold", "L2"
     );
     for r in reports {
         println!(

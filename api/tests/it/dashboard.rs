@@ -634,6 +634,51 @@ async fn rest_and_the_dashboard_show_the_same_patterns(lux: &Lux) {
         report.sessions_examined
     );
 
+    // Paging walks the same list one pattern at a time.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client
+            .get("/api/v1/patterns")
+            .query("source", &"builtin")
+            .query("limit", &1);
+        if let Some(cursor) = &cursor {
+            request = request.query("cursor", cursor);
+        }
+        let response = request.send().await;
+        response.assert_status_is_ok();
+        let page: serde_json::Value = response.0.into_body().into_json().await.unwrap();
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        paged.push(page["items"][0]["title"].as_str().unwrap().to_owned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
+
+    // Bad parameters are refused with the field named, and nothing else happens.
+    for (name, value, field) in [
+        ("limit", "0", "limit"),
+        ("limit", "101", "limit"),
+        ("cursor", "next-please", "cursor"),
+        ("fdr", "0", "fdr"),
+        ("fdr", "0.9", "fdr"),
+        ("fdr", "NaN", "fdr"),
+        ("window_days", "0", "window_days"),
+        ("sessions", "0", "sessions"),
+        ("min_support", "0", "min_support"),
+    ] {
+        let response = client
+            .get("/api/v1/patterns")
+            .query(name, &value)
+            .send()
+            .await;
+        response.assert_status(poem::http::StatusCode::BAD_REQUEST);
+        let error: serde_json::Value = response.0.into_body().into_json().await.unwrap();
+        assert_eq!(error["details"]["field"], field, "{name}={value}: {error}");
+    }
+
     let page = html(client.get("/patterns").send().await).await;
     let mut from = 0;
     for title in &expected {

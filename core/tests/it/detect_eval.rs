@@ -109,7 +109,8 @@ async fn regression_set_meets_the_floors() {
 /// after a corpus or feature change.
 #[test]
 fn the_shipped_weights_are_what_training_on_the_corpus_gives() {
-    use lux_core::detect::learned::{semantic, shipped_weights, train::train};
+    use lux_core::detect::learned::train::{L2Choice, train};
+    use lux_core::detect::learned::{semantic, shipped_weights};
     let train_set = corpus_sessions(Split::Train).unwrap();
     let dev_set = corpus_sessions(Split::Dev).unwrap();
     let encoder = semantic::encoder().expect(
@@ -134,6 +135,9 @@ fn the_shipped_weights_are_what_training_on_the_corpus_gives() {
             &dev_set,
             shipped.trained_on.clone(),
             encoder,
+            // The L2 search is `lux train detectors`'s (minutes on this corpus); from the
+            // recorded penalties, everything else — fits, calibration, thresholds — is redone.
+            &L2Choice::Recorded(shipped.signals.iter().map(|s| s.l2).collect()),
         );
         assert!(
             model == *shipped,

@@ -257,6 +257,20 @@ fn best_threshold(points: &[(f64, bool)]) -> (f64, f64) {
     best
 }
 
+/// How each signal's L2 penalty is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum L2Choice {
+    /// By cross-validation over author batches on train (what `lux train detectors` does).
+    CrossValidated,
+    /// As recorded in shipped weights, one per signal in [`SIGNALS`] order: reproduces them
+    /// without repeating the search.
+    Recorded(Vec<f64>),
+}
+
+/// Folds of the L2 search: author batches dealt round-robin (in name order) into at most this
+/// many groups, each held out in turn, so no author is both fitted and scored.
+const L2_FOLDS: usize = 4;
+
 /// Trains every signal; returns the model and what each signal scored on train and dev. With an
 /// encoder the features include the sentence embedding (a semantic model).
 pub fn train(
@@ -265,6 +279,7 @@ pub fn train(
     dev: &[LabelledSession],
     trained_on: String,
     encoder: Option<&SentenceEncoder>,
+    l2_choice: &L2Choice,
 ) -> (DetectorModel, Vec<SignalReport>) {
     let mut train_examples = examples(train, encoder);
     let mut dev_examples = examples(dev, encoder);
@@ -287,40 +302,54 @@ pub fn train(
                 ))
             })
             .collect();
-        // L2 by leave-one-author-batch-out on train (average precision of the held-out sessions'
-        // highest scores), so dev is left for calibration and the threshold only.
-        let batches: Vec<&str> = {
+        // L2 by cross-validation over groups of author batches on train (average precision of
+        // the held-out sessions' highest scores), so dev is left for calibration and the
+        // threshold only.
+        let folds: Vec<Vec<&str>> = {
             let mut names: Vec<&str> = train.iter().map(|s| s.batch.as_str()).collect();
             names.sort_unstable();
             names.dedup();
-            names
-        };
-        let mut best_l2 = (L2_GRID[0], f64::NEG_INFINITY);
-        for l2 in L2_GRID {
-            let mut held_out = Vec::new();
-            for batch in &batches {
-                let fold: Vec<usize> = (0..train_examples.len())
-                    .filter(|&i| train[train_examples[i].session].batch != *batch)
-                    .collect();
-                let fold_examples: Vec<&Example> =
-                    fold.iter().map(|&i| &train_examples[i]).collect();
-                let fold_labels: Vec<f64> = fold.iter().map(|&i| labels[i]).collect();
-                let model = fit(signal, &fold_examples, &fold_labels, l2);
-                let rest: Vec<&Example> = train_examples
-                    .iter()
-                    .filter(|e| train[e.session].batch == *batch)
-                    .collect();
-                held_out.extend(
-                    session_maxima(&model, &rest, train)
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| train[*i].batch == *batch)
-                        .map(|(_, point)| point),
-                );
+            let count = names.len().clamp(1, L2_FOLDS);
+            let mut folds = vec![Vec::new(); count];
+            for (index, name) in names.into_iter().enumerate() {
+                folds[index % count].push(name);
             }
-            let precision = average_precision(&held_out);
-            if precision > best_l2.1 + 1e-9 {
-                best_l2 = (l2, precision);
+            folds
+        };
+        let signal_index = signals.len();
+        let mut best_l2 = (L2_GRID[0], f64::NAN);
+        match l2_choice {
+            L2Choice::Recorded(recorded) => {
+                best_l2.0 = recorded.get(signal_index).copied().unwrap_or(L2_GRID[0]);
+            }
+            L2Choice::CrossValidated => {
+                best_l2.1 = f64::NEG_INFINITY;
+                for l2 in L2_GRID {
+                    let mut held_out = Vec::new();
+                    for fold in &folds {
+                        let in_fold = |e: &Example| fold.contains(&train[e.session].batch.as_str());
+                        let fitted: Vec<usize> = (0..train_examples.len())
+                            .filter(|&i| !in_fold(&train_examples[i]))
+                            .collect();
+                        let fold_examples: Vec<&Example> =
+                            fitted.iter().map(|&i| &train_examples[i]).collect();
+                        let fold_labels: Vec<f64> = fitted.iter().map(|&i| labels[i]).collect();
+                        let model = fit(signal, &fold_examples, &fold_labels, l2);
+                        let rest: Vec<&Example> =
+                            train_examples.iter().filter(|e| in_fold(e)).collect();
+                        held_out.extend(
+                            session_maxima(&model, &rest, train)
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(i, _)| fold.contains(&train[*i].batch.as_str()))
+                                .map(|(_, point)| point),
+                        );
+                    }
+                    let precision = average_precision(&held_out);
+                    if precision > best_l2.1 + 1e-9 {
+                        best_l2 = (l2, precision);
+                    }
+                }
             }
         }
         let all: Vec<&Example> = train_examples.iter().collect();
