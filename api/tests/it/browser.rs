@@ -230,6 +230,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         ("/", "No sessions yet"),
         ("/analytics", "Nothing to chart yet"),
         ("/compare", "Comparing needs two sessions"),
+        ("/patterns", "No pattern passes the test"),
         ("/plugins", "No plugins installed"),
     ] {
         client.goto(&format!("{origin}{path}")).await.unwrap();
@@ -284,6 +285,10 @@ async fn the_dashboard_works_in_a_real_browser() {
     );
     assert_only_own_resources(&client, &origin).await;
     shoot(&client, "compare").await;
+
+    client.goto(&format!("{origin}/patterns")).await.unwrap();
+    assert!(text(&client, "main").await.contains("sessions examined"));
+    assert_only_own_resources(&client, &origin).await;
 
     client.goto(&format!("{origin}/plugins")).await.unwrap();
     assert_only_own_resources(&client, &origin).await;

@@ -218,13 +218,16 @@ impl History {
     /// Whether `word` is a whole term (word, phrase or character run) of some session's text:
     /// what a topic's name must be, never a fragment or a stem.
     pub fn has_term(&self, word: &str) -> bool {
-        self.sessions.iter().any(|session| {
-            session
-                .title
-                .iter()
-                .chain(&session.steps)
-                .any(|text| terms(text).iter().any(|term| term == word))
-        })
+        self.sessions.iter().any(|session| session.has_term(word))
+    }
+}
+
+impl HistorySession {
+    fn has_term(&self, word: &str) -> bool {
+        self.title
+            .iter()
+            .chain(&self.steps)
+            .any(|text| terms(text).iter().any(|term| term == word))
     }
 }
 
@@ -401,13 +404,7 @@ fn is_whole_term_of(history: &History, topic: Option<usize>, word: &str) -> bool
         .sessions
         .iter()
         .filter(|session| Some(session.topic) == topic)
-        .any(|session| {
-            session
-                .title
-                .iter()
-                .chain(&session.steps)
-                .any(|text| terms(text).iter().any(|term| term == word))
-        })
+        .any(|session| session.has_term(word))
 }
 
 /// Figures of one benchmark run.

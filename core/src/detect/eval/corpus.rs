@@ -83,8 +83,9 @@ macro_rules! batch {
     };
 }
 
-/// Every batch, with the split it belongs to. The assignment was fixed before any batch was
-/// written; changing it unseals the test split.
+/// Every batch, with the split it belongs to. The assignment of A–H was fixed before any batch was
+/// written; I–M were written later (I–L added to train, M to test). Moving a batch out of test
+/// unseals it.
 pub const CORPUS_BATCHES: &[Batch] = &[
     batch!(
         "A",
@@ -133,6 +134,38 @@ pub const CORPUS_BATCHES: &[Batch] = &[
         Split::Dev,
         "author-H (helper agent, brief v1, 45 sessions)",
         "agents, teaching, sports, hobbies"
+    ),
+    // Second round: five more authors, for training only. Same brief, plus a quota of ten
+    // sessions for the five labels the first model did worst on; test batches are unchanged.
+    batch!(
+        "I",
+        Split::Train,
+        "author-I (helper agent, brief v1 + quotas)",
+        "engineering, medicine, finance, law, policy"
+    ),
+    batch!(
+        "J",
+        Split::Train,
+        "author-J (helper agent, brief v1 + quotas)",
+        "debugging, hiring, climate, logistics, security"
+    ),
+    batch!(
+        "K",
+        Split::Train,
+        "author-K (helper agent, brief v1 + quotas)",
+        "manufacturing, epidemiology, databases, journalism"
+    ),
+    batch!(
+        "L",
+        Split::Train,
+        "author-L (helper agent, brief v1 + quotas)",
+        "cloud costs, clinical trials, ML, supply chains"
+    ),
+    batch!(
+        "M",
+        Split::Test,
+        "author-M (helper agent, brief v1 + quotas)",
+        "networking, pharmacology, contracts, retail pricing"
     ),
 ];
 
