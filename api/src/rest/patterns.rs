@@ -52,6 +52,7 @@ pub(crate) enum TopicMethodDto {
 
 /// One way a pattern's sessions are picked out.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct FacetDto {
     /// `topic`, `tool`, `model` or `user`.
     pub(crate) facet: String,
@@ -63,6 +64,7 @@ pub(crate) struct FacetDto {
 
 /// The evidence behind one of Lux's own patterns.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PatternStatisticsDto {
     /// `enrichment` (more frequent in the group than elsewhere) or `trend` (more frequent in the
     /// latest window than before it).
@@ -94,6 +96,7 @@ pub(crate) struct PatternStatisticsDto {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PatternDto {
     /// Stored patterns: their id. Lux's own: derived from the pattern's kind, signal and group,
     /// so the same pattern keeps its id from one request to the next.
@@ -139,6 +142,7 @@ pub(crate) struct MiningDto {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PatternList {
     pub(crate) items: Vec<PatternDto>,
     /// Pass as `cursor` for the next page; absent when there are no more.
