@@ -2,8 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use clap::Args;
+use lux_core::llm::{LlmClient, LlmConfig, OpenAiClient};
 use lux_core::{DatabaseOptions, Lux};
+
+use crate::instance::{Instance, InstanceOptions};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
@@ -21,6 +26,15 @@ pub(crate) struct GlobalArgs {
     /// Refuse to start on a database whose schema is behind instead of migrating it.
     #[arg(long, global = true)]
     pub(crate) no_migrate: bool,
+    /// Never ask the configured LLM (LUX_LLM_BASE_URL / OPENAI_API_KEY) to verify findings.
+    #[arg(
+        long,
+        alias = "no-llm",
+        env = "LUX_NO_LLM_VERIFIER",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) no_llm_verifier: bool,
 }
 
 impl GlobalArgs {
@@ -43,6 +57,31 @@ impl GlobalArgs {
         options
     }
 
+    /// The LLM that verifies uncertain findings: the configured one, unless told not to.
+    pub(crate) fn verifier(&self) -> anyhow::Result<Option<Arc<dyn LlmClient>>> {
+        if self.no_llm_verifier {
+            return Ok(None);
+        }
+        let Some(config) = LlmConfig::from_env() else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(OpenAiClient::new(config)?)))
+    }
+
+    /// A running Lux (see [`Instance`]): for every command that writes steps or analyses them.
+    pub(crate) async fn instance(&self) -> anyhow::Result<Instance> {
+        let options = InstanceOptions {
+            plugin_cache: Some(self.plugin_cache_dir()),
+            verifier: self.verifier()?,
+        };
+        Instance::open(self.database_options(), options)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("cannot open {}: {error}", redact(&self.database_url()))
+            })
+    }
+
+    /// The database alone, for commands that only read or manage records.
     pub(crate) async fn open(&self) -> anyhow::Result<Lux> {
         let url = self.database_url();
         Lux::open(self.database_options())

@@ -4,6 +4,7 @@
 mod commands;
 mod config;
 mod dashboard;
+pub mod instance;
 pub mod mcp;
 mod metrics;
 pub mod rest;

@@ -8,6 +8,8 @@ use tokio::sync::Semaphore;
 
 use lux_core::Lux;
 
+use crate::instance::Instance;
+
 use crate::rest::{AuthPolicy, api_service, around_request};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json};
@@ -17,21 +19,28 @@ use serde_json::json;
 /// Requests served at once before more are refused with 503 (a flood must not grow memory).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 
+/// What every request handler reads: the running Lux and who may do what.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub lux: Lux,
+    pub instance: Instance,
     pub policy: AuthPolicy,
     in_flight: Arc<Semaphore>,
 }
 
 impl AppState {
-    pub fn new(lux: Lux, policy: AuthPolicy) -> Self {
-        AppState::with_max_in_flight(lux, policy, DEFAULT_MAX_IN_FLIGHT)
+    pub fn new(instance: &Instance, policy: AuthPolicy) -> Self {
+        AppState::with_max_in_flight(instance, policy, DEFAULT_MAX_IN_FLIGHT)
     }
 
-    pub fn with_max_in_flight(lux: Lux, policy: AuthPolicy, max_in_flight: usize) -> Self {
+    pub fn with_max_in_flight(
+        instance: &Instance,
+        policy: AuthPolicy,
+        max_in_flight: usize,
+    ) -> Self {
         AppState {
-            lux,
+            lux: instance.lux().clone(),
+            instance: instance.clone(),
             policy,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
@@ -40,7 +49,7 @@ impl AppState {
 
 /// The whole HTTP surface, as an endpoint that can be served or called in-process.
 pub fn app(state: AppState) -> impl poem::Endpoint {
-    let api = api_service(state.lux.clone(), state.policy.clone());
+    let api = api_service(&state.instance, state.policy.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     crate::dashboard::mount(Route::new())
@@ -100,6 +109,8 @@ fn detection_details(mode: &lux_core::detect::DetectionMode) -> serde_json::Valu
         "features": mode.features(),
         "learned_detectors": mode.learned,
         "semantic_model": mode.semantic_model,
+        "llm_verifier": mode.llm_verifier,
+        "plugin_detectors": mode.plugin_detectors,
     })
 }
 

@@ -14,6 +14,12 @@ use crate::abi;
 use crate::error::{LoadError, PluginError};
 use crate::host::{Plugin, PluginKind};
 
+/// The `detector` a plugin's findings and patterns are stored under: its name in the `plugin.`
+/// namespace, so no plugin can pass itself off as a built-in detector.
+pub fn finding_source(plugin_name: &str) -> String {
+    format!("plugin.{plugin_name}")
+}
+
 /// A bias-detector plugin with its configuration.
 #[derive(Debug, Clone)]
 pub struct WasmDetector {
@@ -26,7 +32,7 @@ impl WasmDetector {
     pub fn new(plugin: Plugin) -> Result<Self, LoadError> {
         expect_kind(&plugin, PluginKind::BiasDetector)?;
         Ok(WasmDetector {
-            name: format!("plugin.{}", plugin.metadata().name),
+            name: finding_source(&plugin.metadata().name),
             plugin,
             config: "{}".into(),
         })
@@ -108,7 +114,7 @@ impl WasmMiner {
     pub fn new(plugin: Plugin) -> Result<Self, LoadError> {
         expect_kind(&plugin, PluginKind::PatternMiner)?;
         Ok(WasmMiner {
-            name: format!("plugin.{}", plugin.metadata().name),
+            name: finding_source(&plugin.metadata().name),
             plugin,
             config: "{}".into(),
         })

@@ -22,7 +22,7 @@ mod sandbox;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use adapters::{WasmDetector, WasmMiner};
+pub use adapters::{WasmDetector, WasmMiner, finding_source};
 pub use error::{LoadError, PluginError};
 pub use host::{
     ArtifactSource, EPOCH_TICK, HostConfig, Limits, Plugin, PluginHost, PluginKind, PluginMetadata,

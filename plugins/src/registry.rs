@@ -16,12 +16,13 @@ use lux_core::detect::{
 use lux_core::services::patterns::{DEFAULT_PATTERN_SESSIONS, FoundPattern};
 use lux_core::services::plugins::MAX_PLUGIN_BYTES;
 use lux_core::{
-    Error, InstalledPlugin, Lux, NewPlugin, NewPluginRun, PageRequest, PluginKind as StoredKind,
-    PluginUpdate, PluginVersion, ProjectId, Result, RunOutcome, SessionFilter, SessionId,
-    SessionRef,
+    Error, ImportedSession, InstalledPlugin, Lux, NewPlugin, NewPluginRun, PageRequest,
+    PluginKind as StoredKind, PluginUpdate, PluginVersion, ProjectId, Result, RunOutcome,
+    SessionFilter, SessionId, SessionRef,
 };
 use uuid::Uuid;
 
+use crate::adapters::finding_source;
 use crate::error::PluginError;
 use crate::host::{Plugin, PluginHost, PluginKind};
 use crate::{WasmDetector, WasmMiner};
@@ -36,8 +37,10 @@ pub const MAX_RUN_SESSIONS: u32 = 5000;
 /// What an on-demand run looks at.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunTarget {
-    /// One session (detectors only: a miner needs a set of sessions).
+    /// One session (detectors only: a miner needs a set of sessions chosen by a filter).
     Session(SessionRef),
+    /// These sessions (detectors only), as after an import.
+    Sessions(Vec<SessionId>),
     /// The newest `sessions` sessions matching the filter (default 500).
     All {
         filter: SessionFilter,
@@ -223,6 +226,36 @@ impl PluginRegistry {
         Ok(count)
     }
 
+    /// Runs every enabled detector plugin over the sessions an import gave new steps (imports
+    /// store what the file carries and run no analysis on write), except on a session whose
+    /// findings of that plugin version came with the file. One summary per plugin that ran.
+    pub async fn analyse_imported(
+        &self,
+        project: ProjectId,
+        sessions: &[ImportedSession],
+    ) -> Result<Vec<RunSummary>> {
+        let mut summaries = Vec::new();
+        if sessions.is_empty() {
+            return Ok(summaries);
+        }
+        for (version, _) in self.inner.lux.enabled_plugins().await? {
+            if version.kind != StoredKind::Detector {
+                continue;
+            }
+            let detector = (finding_source(&version.name), version.version.clone());
+            let targets: Vec<SessionId> = sessions
+                .iter()
+                .filter(|session| session.detectors.binary_search(&detector).is_err())
+                .map(|session| session.session_id)
+                .collect();
+            if !targets.is_empty() {
+                let target = RunTarget::Sessions(targets);
+                summaries.push(self.run(project, &version.name, target).await?);
+            }
+        }
+        Ok(summaries)
+    }
+
     /// Runs the active version of a plugin on demand, in `project`: a detector over the steps of
     /// stored sessions (replacing what the same version found before), a miner over the digests
     /// of the sessions the filter names (storing its patterns). A plugin that fails is not an
@@ -280,6 +313,7 @@ impl PluginRegistry {
         let lux = &self.inner.lux;
         let sessions: Vec<SessionRef> = match target {
             RunTarget::Session(reference) => vec![reference],
+            RunTarget::Sessions(ids) => ids.into_iter().map(SessionRef::Id).collect(),
             RunTarget::All { filter, sessions } => self
                 .session_ids(
                     project,
@@ -354,7 +388,7 @@ impl PluginRegistry {
             return Err(Error::invalid(
                 "session_id",
                 format!(
-                    "{} is a miner: it runs over a set of sessions (all, with filters), not one",
+                    "{} is a miner: it runs over a set of sessions chosen by filters, not named ones",
                     version.name
                 ),
             ));

@@ -1,15 +1,12 @@
 //! `lux analyze`: re-runs the current detectors and monitor over stored sessions (one, or all),
-//! replacing what the same detector versions found before; a progress bar on a terminal.
-
-use std::io::IsTerminal;
-use std::sync::Arc;
+//! enabled plugin detectors included, replacing what the same detector versions found before; a
+//! progress bar on a terminal.
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lux_core::SessionRef;
-use lux_core::detect::DetectorRegistry;
-use lux_core::llm::{LlmConfig, OpenAiClient};
 use lux_core::services::analysis::AnalyzeScope;
+use std::io::IsTerminal;
 
 use crate::config::GlobalArgs;
 
@@ -22,21 +19,12 @@ pub(crate) struct AnalyzeArgs {
     /// Every stored session, in every project.
     #[arg(long)]
     all: bool,
-    /// Skip the LLM verifier even when an LLM is configured (LUX_LLM_BASE_URL / OPENAI_API_KEY).
-    #[arg(long)]
-    no_llm: bool,
 }
 
 pub(crate) async fn run(global: &GlobalArgs, args: AnalyzeArgs) -> anyhow::Result<()> {
-    let mut registry = DetectorRegistry::builtin();
-    let mut with_llm = false;
-    if !args.no_llm
-        && let Some(config) = LlmConfig::from_env()
-    {
-        registry = registry.with_llm_verifier(Arc::new(OpenAiClient::new(config)?));
-        with_llm = true;
-    }
-    let lux = global.open().await?.with_detectors(registry);
+    let instance = global.instance().await?;
+    let lux = instance.lux();
+    let mode = lux.detectors().detection_mode();
     let scope = match (&args.session, args.all) {
         (Some(text), _) => AnalyzeScope::Session(match text.parse() {
             Ok(id) => SessionRef::Id(id),
@@ -75,7 +63,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: AnalyzeArgs) -> anyhow::Resul
         "analysed {} session(s), {steps} step(s): {findings} finding(s), {events} monitor event(s) \
          (replaced {replaced_findings} and {replaced_events}); {failures} detector failure(s){}",
         targets.len(),
-        if with_llm { "; LLM verifier on" } else { "" }
+        if mode.llm_verifier {
+            "; LLM verifier on"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

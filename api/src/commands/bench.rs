@@ -2,11 +2,12 @@
 //! SQLite file and (with `--postgres`) a scratch PostgreSQL database.
 
 use clap::{Args, Subcommand};
+use lux_core::DatabaseOptions;
 use lux_core::bench::{IngestBenchReport, bench_ingest};
 use lux_core::store::{create_postgres_database, drop_postgres_database};
-use lux_core::{DatabaseOptions, Lux};
 
 use crate::config::GlobalArgs;
+use crate::instance::{Instance, InstanceOptions};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
@@ -175,16 +176,19 @@ pub(crate) async fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::
 
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}/bench.db", dir.path().display());
-    let lux = Lux::open(DatabaseOptions::new(&url)).await?;
-    print_row("sqlite", &bench_ingest(&lux, args.steps, args.batch).await?);
+    let instance = Instance::open(DatabaseOptions::new(&url), InstanceOptions::default()).await?;
+    let lux = instance.lux();
+    print_row("sqlite", &bench_ingest(lux, args.steps, args.batch).await?);
     lux.db().clone().close().await?;
 
     if let Some(server) = &args.postgres {
         let name = format!("lux_bench_{}", uuid::Uuid::now_v7().simple());
         let url = create_postgres_database(server, &name).await?;
         let result = async {
-            let lux = Lux::open(DatabaseOptions::new(&url)).await?;
-            let report = bench_ingest(&lux, args.steps, args.batch).await;
+            let instance =
+                Instance::open(DatabaseOptions::new(&url), InstanceOptions::default()).await?;
+            let lux = instance.lux();
+            let report = bench_ingest(lux, args.steps, args.batch).await;
             lux.db().clone().close().await?;
             Ok::<_, anyhow::Error>(report?)
         }

@@ -15,6 +15,7 @@ use lux_core::store::{create_postgres_database, drop_postgres_database, ensure_p
 use lux_core::{DatabaseOptions, Lux, PageRequest, SessionFilter};
 use uuid::Uuid;
 
+use crate::instance::{Instance, InstanceOptions};
 use crate::rest::AuthPolicy;
 use crate::server::{AppState, bind, serve};
 
@@ -140,7 +141,8 @@ async fn run_backend(
     import_url: &str,
     args: &AnalyticsArgs,
 ) -> anyhow::Result<()> {
-    let lux = Lux::open(DatabaseOptions::new(url)).await?;
+    let instance = Instance::open(DatabaseOptions::new(url), InstanceOptions::default()).await?;
+    let lux = instance.lux().clone();
     let existing = lux
         .list_sessions(
             lux.default_project(),
@@ -173,7 +175,7 @@ async fn run_backend(
         .ok_or_else(|| anyhow::anyhow!("no local port"))?;
     let server = tokio::spawn(serve(
         acceptor,
-        AppState::with_max_in_flight(lux.clone(), AuthPolicy::new(true), 1024),
+        AppState::with_max_in_flight(&instance, AuthPolicy::new(true), 1024),
     ));
     let base = format!("http://127.0.0.1:{port}");
     lux_core::llm::install_crypto_provider();

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use lux_core::services::ingest::IngestRecord;
 use lux_core::store::{create_postgres_database, drop_postgres_database};
-use lux_core::{DatabaseOptions, Lux, NewSession, NewStep, SessionId, SessionRef, StepId};
+use lux_core::{DatabaseOptions, NewSession, NewStep, SessionId, SessionRef, StepId};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::instance::{Instance, InstanceOptions};
 use crate::rest::AuthPolicy;
 use crate::server::{AppState, bind, serve};
 
@@ -78,7 +79,8 @@ fn batches(steps: usize) -> Vec<(Vec<IngestRecord>, serde_json::Value)> {
     batches
 }
 
-async fn run_backend(name: &str, lux: Lux, args: &HttpArgs) -> anyhow::Result<()> {
+async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow::Result<()> {
+    let lux = instance.lux().clone();
     let acceptor = bind("127.0.0.1:0").await?;
     let port = poem::listener::Acceptor::local_addr(&acceptor)
         .first()
@@ -86,7 +88,7 @@ async fn run_backend(name: &str, lux: Lux, args: &HttpArgs) -> anyhow::Result<()
         .ok_or_else(|| anyhow::anyhow!("no local port"))?;
     let server = tokio::spawn(serve(
         acceptor,
-        AppState::with_max_in_flight(lux.clone(), AuthPolicy::new(true), 4096),
+        AppState::with_max_in_flight(&instance, AuthPolicy::new(true), 4096),
     ));
     let base = format!("http://127.0.0.1:{port}");
     lux_core::llm::install_crypto_provider();
@@ -185,19 +187,19 @@ pub(crate) async fn run(args: HttpArgs) -> anyhow::Result<()> {
         args.steps, args.concurrency, args.seconds
     );
     let dir = tempfile::tempdir()?;
-    let lux = Lux::open(DatabaseOptions::new(format!(
-        "sqlite://{}/bench.db",
-        dir.path().display()
-    )))
+    let instance = Instance::open(
+        DatabaseOptions::new(format!("sqlite://{}/bench.db", dir.path().display())),
+        InstanceOptions::default(),
+    )
     .await?;
-    run_backend("sqlite", lux, &args).await?;
+    run_backend("sqlite", instance, &args).await?;
     if let Some(server) = &args.postgres {
         let name = format!("lux_bench_{}", Uuid::now_v7().simple());
         let url = create_postgres_database(server, &name).await?;
         let result = async {
             run_backend(
                 "postgres",
-                Lux::open(DatabaseOptions::new(&url)).await?,
+                Instance::open(DatabaseOptions::new(&url), InstanceOptions::default()).await?,
                 &args,
             )
             .await

@@ -31,8 +31,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<(
             args.sessions
         );
     }
-    let lux = global.open().await?;
-    let summary = fill(&lux, args.sessions, args.seed).await?;
+    let instance = global.instance().await?;
+    let summary = fill(instance.lux(), args.sessions, args.seed).await?;
     println!(
         "created {} sessions, {} steps, {} synthesis versions, {} model calls ({}), {} findings, {} monitor events",
         summary.sessions,

@@ -1,5 +1,6 @@
 //! `lux import FILE`: a Lux JSON or JSONL export into the default project, idempotently, with
-//! every line that was not applied reported on stderr.
+//! every line that was not applied reported on stderr; the enabled plugin detectors then judge
+//! the steps it brought.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lux_core::ImportReport;
+use lux_plugins::registry::RunSummary;
 use tokio::io::{AsyncRead, BufReader};
 
 use crate::config::GlobalArgs;
@@ -26,12 +28,17 @@ pub(crate) struct ImportArgs {
 
 pub(crate) async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.from_lux_mcp {
-        let lux = global.open().await?;
+        let instance = global.instance().await?;
+        let lux = instance.lux();
         let report = lux.import_from_lux_mcp(lux.default_project(), url).await?;
-        return print_report(&report, "record");
+        let runs = instance
+            .analyse_imported(lux.default_project(), &report)
+            .await;
+        return print_report(&report, "record", runs);
     }
     let file = args.file.unwrap_or_default();
-    let lux = global.open().await?;
+    let instance = global.instance().await?;
+    let lux = instance.lux();
     let (reader, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) =
         if file.as_os_str() == "-" {
             (Box::new(tokio::io::stdin()), None)
@@ -69,11 +76,20 @@ pub(crate) async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result
     if let Err(error) = lux.refresh_planner_statistics().await {
         tracing::warn!(%error, "could not refresh SQLite's planner statistics");
     }
-    print_report(&report, "line")
+    let runs = instance
+        .analyse_imported(lux.default_project(), &report)
+        .await;
+    print_report(&report, "line", runs)
 }
 
 /// The report: failed records on stderr, counts on stdout; an error when anything failed.
-fn print_report(report: &ImportReport, unit: &str) -> anyhow::Result<()> {
+/// The plugin runs that followed the import are listed after the counts; a run that could not
+/// happen fails the command after the import itself was reported.
+fn print_report(
+    report: &ImportReport,
+    unit: &str,
+    runs: lux_core::Result<Vec<RunSummary>>,
+) -> anyhow::Result<()> {
     for error in report.errors.iter().take(SHOWN_ERRORS) {
         eprintln!(
             "{unit} {}{}: {}",
@@ -100,6 +116,27 @@ fn print_report(report: &ImportReport, unit: &str) -> anyhow::Result<()> {
             out,
             "  {kind}: created {}, already present {}, failed {}",
             counts.created, counts.already_present, counts.failed
+        )?;
+    }
+    let runs = match runs {
+        Ok(runs) => runs,
+        Err(error) => anyhow::bail!(
+            "imported, but the enabled plugin detectors could not judge the new steps              (`lux plugin run NAME --all` retries): {error}"
+        ),
+    };
+    for run in &runs {
+        writeln!(
+            out,
+            "  plugin {} {}: {} session(s), {} step(s), {} finding(s){}",
+            run.plugin,
+            run.version,
+            run.sessions,
+            run.steps,
+            run.findings,
+            run.message
+                .as_deref()
+                .map(|message| format!(" ({}: {message})", run.outcome))
+                .unwrap_or_default()
         )?;
     }
     if report.failed > 0 {

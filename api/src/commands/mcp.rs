@@ -3,7 +3,7 @@
 use crate::config::{GlobalArgs, redact};
 
 pub(crate) async fn run(global: &GlobalArgs) -> anyhow::Result<()> {
-    let lux = global.open().await?;
+    let instance = global.instance().await?;
     tracing::info!(database = %redact(&global.database_url()), "MCP server on stdio");
-    crate::mcp::serve_stdio(lux).await
+    crate::mcp::serve_stdio(instance.lux().clone()).await
 }

@@ -9,7 +9,6 @@ use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use lux_core::{PluginUpdate, SessionFilter, SessionId, SessionRef};
 use lux_plugins::registry::{PluginRegistry, RunTarget};
-use lux_plugins::{HostConfig, PluginHost};
 
 use crate::config::GlobalArgs;
 
@@ -52,12 +51,11 @@ pub(crate) enum PluginCommand {
 }
 
 pub(crate) async fn run(global: &GlobalArgs, command: PluginCommand) -> anyhow::Result<()> {
-    let lux = global.open().await?;
-    let host = PluginHost::new(HostConfig {
-        cache_dir: Some(global.plugin_cache_dir()),
-        ..HostConfig::default()
-    })?;
-    let registry = PluginRegistry::new(&lux, host);
+    let instance = global.instance().await?;
+    let lux = instance.lux();
+    let registry = instance
+        .plugins()
+        .ok_or_else(|| anyhow::anyhow!("the plugin host could not start; see the log above"))?;
     match command {
         PluginCommand::Install { file } => {
             let bytes =
@@ -112,8 +110,8 @@ pub(crate) async fn run(global: &GlobalArgs, command: PluginCommand) -> anyhow::
             let versions = lux.plugin_versions(&name).await?;
             println!("{}", serde_json::to_string_pretty(&versions)?);
         }
-        PluginCommand::Enable { name } => set_enabled(&registry, &name, true).await?,
-        PluginCommand::Disable { name } => set_enabled(&registry, &name, false).await?,
+        PluginCommand::Enable { name } => set_enabled(registry, &name, true).await?,
+        PluginCommand::Disable { name } => set_enabled(registry, &name, false).await?,
         PluginCommand::Config { name, json } => {
             let config: serde_json::Value =
                 serde_json::from_str(&json).context("the configuration is not valid JSON")?;

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use lux_core::services::api_keys::Scope;
 use lux_core::services::export::{ExportCursor, ExportEncoder};
 use lux_core::*;
+use lux_plugins::registry::RunSummary;
 use poem::{Body, IntoResponse, Response};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
@@ -18,8 +19,11 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::auth::{Auth, AuthPolicy};
 use super::error::ApiResult;
+use super::plugins::RunSummaryDto;
+use crate::instance::Instance;
 
 pub(crate) struct ExportApi {
+    pub(crate) instance: Instance,
     pub(crate) lux: Lux,
     pub(crate) policy: AuthPolicy,
 }
@@ -125,10 +129,13 @@ pub(crate) struct ImportReportDto {
     pub(crate) failed: u64,
     pub(crate) kinds: Vec<ImportKindDto>,
     pub(crate) errors: Vec<ImportLineErrorDto>,
+    /// The enabled plugin detectors that then judged the imported steps, one run each (a
+    /// plugin whose findings of the same version came with the file does not run again).
+    pub(crate) plugin_runs: Vec<RunSummaryDto>,
 }
 
-impl From<ImportReport> for ImportReportDto {
-    fn from(report: ImportReport) -> Self {
+impl ImportReportDto {
+    fn new(report: ImportReport, plugin_runs: Vec<RunSummary>) -> Self {
         ImportReportDto {
             created: report.created,
             already_present: report.already_present,
@@ -153,6 +160,7 @@ impl From<ImportReport> for ImportReportDto {
                     message: error.message,
                 })
                 .collect(),
+            plugin_runs: plugin_runs.into_iter().map(RunSummaryDto::from).collect(),
         }
     }
 }
@@ -324,7 +332,8 @@ impl ExportApi {
     ///
     /// Takes a JSON or JSONL file as `GET /export/all` writes it (or any single-kind JSON/JSONL
     /// export whose references are already stored) into the caller's project. Records keep their
-    /// ids, numbers and timestamps; no detectors run. Each record is applied whole or not at all;
+    /// ids, numbers and timestamps; the findings and monitor events are the file's, and the
+    /// enabled plugin detectors then judge the new steps (see `plugin_runs`). Each record is applied whole or not at all;
     /// a record already stored with the same values counts as already present, so importing a
     /// file twice changes nothing. Bad lines are listed with their line number; a body that is not
     /// a JSON array or JSONL at all is a 400. A body cut short after some records applies those
@@ -351,6 +360,10 @@ impl ExportApi {
             .lux
             .import_stream(caller.project, body.into_async_read(), |_| {})
             .await?;
-        Ok(Json(report.into()))
+        let runs = self
+            .instance
+            .analyse_imported(caller.project, &report)
+            .await?;
+        Ok(Json(ImportReportDto::new(report, runs)))
     }
 }

@@ -16,13 +16,13 @@ pub(crate) mod stream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lux_core::Lux;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use poem_openapi::{OpenApiService, Tags};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::instance::Instance;
 use crate::metrics::METRICS;
 
 pub use auth::AuthPolicy;
@@ -71,7 +71,8 @@ pub(crate) type ApiService = OpenApiService<
     (),
 >;
 
-pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
+pub(crate) fn api_service(instance: &Instance, policy: AuthPolicy) -> ApiService {
+    let lux = instance.lux().clone();
     OpenApiService::new(
         (
             sessions::SessionsApi {
@@ -95,10 +96,15 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
                 policy: policy.clone(),
             },
             export::ExportApi {
+                instance: instance.clone(),
                 lux: lux.clone(),
                 policy: policy.clone(),
             },
-            plugins::PluginsApi::new(lux.clone(), policy.clone()),
+            plugins::PluginsApi {
+                lux: lux.clone(),
+                policy: policy.clone(),
+                registry: instance.plugins().cloned(),
+            },
             patterns::PatternsApi { lux, policy },
         ),
         "Lux API",
@@ -114,7 +120,7 @@ pub(crate) fn api_service(lux: Lux, policy: AuthPolicy) -> ApiService {
 
 /// The spec, as committed in `docs/openapi.json`. It depends on types only, not on a database.
 pub fn spec_json() -> String {
-    api_service(Lux::detached(), AuthPolicy::new(true)).spec()
+    api_service(&Instance::detached(), AuthPolicy::new(true)).spec()
 }
 
 fn request_id(req: &Request) -> String {

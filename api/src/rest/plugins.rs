@@ -4,14 +4,10 @@
 //! Plugins are installation-wide (admin scope changes them); runs and patterns belong to the
 //! caller's project.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use chrono::{DateTime, Utc};
 use lux_core::services::api_keys::Scope;
 use lux_core::*;
 use lux_plugins::registry::{PluginRegistry, RunSummary, RunTarget};
-use lux_plugins::{HostConfig, PluginHost};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
@@ -28,29 +24,6 @@ pub(crate) struct PluginsApi {
 }
 
 impl PluginsApi {
-    /// The API with a registry whose enabled detectors run on `lux`'s step writes; the stored
-    /// enabled plugins are loaded in the background when a runtime is there to do it.
-    pub(crate) fn new(lux: Lux, policy: AuthPolicy) -> Self {
-        let registry = shared_host().map(|host| PluginRegistry::new(&lux, host));
-        // A detached `Lux` (printing the spec) has the nil default project and no database.
-        if let (Some(registry), Ok(runtime)) = (&registry, tokio::runtime::Handle::try_current())
-            && !lux.default_project().0.is_nil()
-        {
-            let registry = registry.clone();
-            runtime.spawn(async move {
-                match registry.reload().await {
-                    Ok(count) => tracing::info!(count, "plugin detectors loaded"),
-                    Err(error) => tracing::warn!(%error, "cannot load the enabled plugins"),
-                }
-            });
-        }
-        PluginsApi {
-            lux,
-            policy,
-            registry,
-        }
-    }
-
     fn registry(&self) -> ApiResult<&PluginRegistry> {
         self.registry.as_ref().ok_or_else(|| {
             ApiError::from(Error::invalid(
@@ -59,32 +32,6 @@ impl PluginsApi {
             ))
         })
     }
-}
-
-/// Where the server keeps compiled plugin artifacts, set by `lux serve` before the app is built
-/// (an app built without it, as in tests, compiles every plugin it loads).
-static CACHE_DIR: OnceLock<PathBuf> = OnceLock::new();
-
-/// Keeps compiled plugins in `dir` across restarts; call before the first app is built.
-pub(crate) fn use_plugin_cache(dir: PathBuf) {
-    CACHE_DIR.set(dir).ok();
-}
-
-/// The process's one plugin host (one engine, one epoch ticker), shared by every app built here.
-fn shared_host() -> Option<PluginHost> {
-    static HOST: OnceLock<Option<PluginHost>> = OnceLock::new();
-    let config = || HostConfig {
-        cache_dir: CACHE_DIR.get().cloned(),
-        ..HostConfig::default()
-    };
-    HOST.get_or_init(|| match PluginHost::new(config()) {
-        Ok(host) => Some(host),
-        Err(error) => {
-            tracing::error!(%error, "cannot start the plugin host; plugins are unavailable");
-            None
-        }
-    })
-    .clone()
 }
 
 /// A WebAssembly component built against `plugins/wit` (`lux:plugins`).
@@ -267,7 +214,7 @@ fn plugin_dtos(versions: &[PluginVersion]) -> Vec<PluginDto> {
                 kind: version.kind.to_string(),
                 enabled: false,
                 active_version: None,
-                detector_name: format!("plugin.{}", version.name),
+                detector_name: lux_plugins::finding_source(&version.name),
                 versions: Vec::new(),
             });
         }

@@ -1,8 +1,7 @@
 //! REST analytics, session summaries and search in-process, on SQLite and PostgreSQL: the figures
 //! are the core services' figures, bad input is a 400 (never a 500), and keys see only their project.
 
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
+use lux_api::server::app;
 use lux_core::demo::DemoOptions;
 use lux_core::services::api_keys::Scope;
 use lux_core::*;
@@ -14,8 +13,8 @@ struct Api<E> {
     client: TestClient<E>,
 }
 
-fn api(lux: &Lux) -> Api<impl poem::Endpoint> {
-    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
+async fn api(lux: &Lux) -> Api<impl poem::Endpoint> {
+    let state = crate::support::app_state(lux, true).await;
     Api {
         client: TestClient::new(app(state)),
     }
@@ -61,7 +60,7 @@ async fn analytics_endpoints_report_the_core_figures(lux: &Lux) {
         seed: 5,
     };
     lux.fill_demo(project, &options).await.unwrap();
-    let api = api(lux);
+    let api = api(lux).await;
     let all = AnalyticsFilter::default();
 
     let (status, overview) = api.get("/api/v1/analytics/overview").await;
@@ -160,7 +159,7 @@ async fn analytics_endpoints_report_the_core_figures(lux: &Lux) {
 }
 
 async fn bad_analytics_input_is_400(lux: &Lux) {
-    let api = api(lux);
+    let api = api(lux).await;
     for path in [
         "/api/v1/analytics/costs?group_by=planet",
         "/api/v1/analytics/bias-rates?group_by=model_size",
@@ -211,7 +210,7 @@ async fn search_over_rest(lux: &Lux) {
         .await
         .unwrap();
     }
-    let api = api(lux);
+    let api = api(lux).await;
     let (status, page) = api
         .get(&format!(
             "/api/v1/search?q={}&limit=2",
@@ -295,7 +294,7 @@ async fn keys_see_only_their_project(lux: &Lux) {
         .await
         .unwrap()
         .secret;
-    let api = api(lux);
+    let api = api(lux).await;
     let (status, page) = api.get_as("/api/v1/search?q=zebra", Some(&reader)).await;
     assert_eq!(status, StatusCode::OK);
     let items = page["items"].as_array().unwrap();
@@ -320,7 +319,7 @@ async fn monitor_models_and_new_groups_report_the_core_figures(lux: &Lux) {
         seed: 6,
     };
     lux.fill_demo(project, &options).await.unwrap();
-    let api = api(lux);
+    let api = api(lux).await;
     let all = AnalyticsFilter::default();
 
     for (query, group_by) in [
@@ -401,7 +400,7 @@ async fn monitor_models_and_new_groups_report_the_core_figures(lux: &Lux) {
 /// Two models with known prices: the advice is to switch, saving exactly the re-priced tokens.
 async fn recommendations_over_rest(lux: &Lux) {
     let project = lux.default_project();
-    let api = api(lux);
+    let api = api(lux).await;
     let (status, empty) = api.get("/api/v1/analytics/recommendations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty["items"], serde_json::json!([]), "{empty}");

@@ -5,16 +5,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
+use lux_api::server::app;
 use lux_core::demo::DemoOptions;
 use lux_core::services::api_keys::Scope;
 use lux_core::*;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 
-fn client(lux: &Lux) -> TestClient<impl poem::Endpoint> {
-    TestClient::new(app(AppState::new(lux.clone(), AuthPolicy::new(true))))
+async fn client(lux: &Lux) -> TestClient<impl poem::Endpoint> {
+    TestClient::new(app(crate::support::app_state(lux, true).await))
 }
 
 async fn html(response: TestResponse) -> String {
@@ -73,7 +72,7 @@ async fn pages_show_the_stored_figures(lux: &Lux) {
     )
     .await
     .unwrap();
-    let client = client(lux);
+    let client = client(lux).await;
     let sessions = lux
         .list_sessions(project, &SessionFilter::default(), &PageRequest::first(50))
         .await
@@ -296,7 +295,7 @@ async fn bad_input_gets_an_html_error(lux: &Lux) {
         .unwrap()
         .items
         .remove(0);
-    let client = client(lux);
+    let client = client(lux).await;
     for (path, status, says) in [
         (
             "/sessions/no-such-session".to_owned(),
@@ -366,7 +365,7 @@ async fn bad_input_gets_an_html_error(lux: &Lux) {
 }
 
 async fn an_empty_database_has_empty_states(lux: &Lux) {
-    let client = client(lux);
+    let client = client(lux).await;
     for (path, says) in [
         ("/", "No sessions yet"),
         ("/analytics", "Nothing to chart yet"),
@@ -413,7 +412,7 @@ async fn keys_are_asked_for_and_kept_for_the_browser_session(lux: &Lux) {
         .await
         .unwrap()
         .secret;
-    let client = client(lux);
+    let client = client(lux).await;
 
     // Once a key exists, a page without one goes to the login form and comes back after.
     let response = client.get("/analytics?range=7d").send().await;
@@ -555,7 +554,7 @@ async fn the_live_feed_follows_one_session(lux: &Lux) {
         .await
         .unwrap()
         .value;
-    let client = client(lux);
+    let client = client(lux).await;
     let response = client
         .get(format!("/sessions/{}/live", watched.id))
         .send()
@@ -613,7 +612,7 @@ async fn rest_and_the_dashboard_show_the_same_patterns(lux: &Lux) {
     assert!(report.patterns.len() >= 2, "{report:#?}");
     let expected: Vec<&str> = report.patterns.iter().map(|p| p.title.as_str()).collect();
 
-    let client = client(lux);
+    let client = client(lux).await;
     let response = client
         .get("/api/v1/patterns")
         .query("source", &"builtin")

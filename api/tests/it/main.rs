@@ -22,3 +22,4 @@ mod security;
 mod serve;
 mod stream;
 mod support;
+mod write_paths;

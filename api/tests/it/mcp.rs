@@ -129,6 +129,7 @@ async fn llm_tools_over_streamable_http_store_every_call(scratch: &Scratch) {
         .env("LUX_LLM_BASE_URL", &url)
         .env("LUX_LLM_MODEL", "gpt-4o-mini")
         .env("LUX_MAX_RETRIES", "0")
+        .env("LUX_NO_LLM_VERIFIER", "1")
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -735,7 +736,7 @@ async fn streamable_http_serves_the_same_tools() {
         use poem::listener::Acceptor;
         acceptor.local_addr()[0].as_socket_addr().unwrap().port()
     };
-    let state = lux_api::server::AppState::new(lux.clone(), lux_api::rest::AuthPolicy::new(true));
+    let state = crate::support::app_state(&lux, true).await;
     let server =
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(lux_api::server::app(state)));
 
@@ -817,7 +818,10 @@ async fn spawn_with_llm(scratch: &Scratch, llm: Option<&str>) -> Client {
             .env("LUX_LLM_BASE_URL", url)
             .env("LUX_LLM_MODEL", "gpt-4o-mini")
             .env("LUX_MAX_RETRIES", "0")
-            .env("LUX_REQUEST_TIMEOUT_SECS", "10");
+            .env("LUX_REQUEST_TIMEOUT_SECS", "10")
+            // These tests count the tools' own requests; the verifier that would also ask
+            // about uncertain findings is covered by `write_paths`.
+            .env("LUX_NO_LLM_VERIFIER", "1");
     }
     let mut command = tokio::process::Command::from(command);
     command.arg("mcp").stderr(std::process::Stdio::null());

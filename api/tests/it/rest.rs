@@ -14,8 +14,8 @@ struct Api<E> {
     key: Option<String>,
 }
 
-fn api(lux: &Lux, loopback: bool) -> Api<impl poem::Endpoint> {
-    let state = AppState::new(lux.clone(), AuthPolicy::new(loopback));
+async fn api(lux: &Lux, loopback: bool) -> Api<impl poem::Endpoint> {
+    let state = crate::support::app_state(lux, loopback).await;
     Api {
         client: TestClient::new(app(state)),
         key: None,
@@ -69,7 +69,7 @@ impl<E: poem::Endpoint> Api<E> {
 }
 
 async fn sessions_steps_calls_synthesis_roundtrip(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     let (status, session) = api
         .post("/api/v1/sessions", json!({"tool": "traced_reasoning", "external_id": "run-1", "tags": ["a"], "title": "Why?"}))
         .await;
@@ -181,7 +181,7 @@ async fn sessions_steps_calls_synthesis_roundtrip(lux: &Lux) {
 }
 
 async fn ingest_reports_each_item_and_replays_write_nothing_twice(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     let session = "0191f3b0-0000-7000-8000-0000000000a1";
     let batch = json!({"items": [
         {"type": "session", "id": session, "tool": "agent_run"},
@@ -217,7 +217,7 @@ async fn ingest_reports_each_item_and_replays_write_nothing_twice(lux: &Lux) {
 }
 
 async fn pagination_walks_every_row_once_under_concurrent_inserts(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     for i in 0..30 {
         api.post(
             "/api/v1/sessions",
@@ -265,7 +265,7 @@ async fn pagination_walks_every_row_once_under_concurrent_inserts(lux: &Lux) {
 }
 
 async fn bad_input_gets_clear_errors_and_changes_nothing(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     let (_, session) = api
         .post("/api/v1/sessions", json!({"tool": "confer"}))
         .await;
@@ -354,14 +354,14 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(lux: &Lux) {
 }
 
 async fn auth_matrix(lux: &Lux) {
-    let open = api(lux, true);
+    let open = api(lux, true).await;
     let (status, _) = open.get("/api/v1/sessions").await;
     assert_eq!(
         status,
         StatusCode::OK,
         "keyless works on a fresh loopback server"
     );
-    let (status, _) = api(lux, false).get("/api/v1/sessions").await;
+    let (status, _) = api(lux, false).await.get("/api/v1/sessions").await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -392,14 +392,14 @@ async fn auth_matrix(lux: &Lux) {
         StatusCode::UNAUTHORIZED,
         "once a key exists, keyless is over"
     );
-    let admin_api = api(lux, true).with_key(&admin);
+    let admin_api = api(lux, true).await.with_key(&admin);
     let (status, session) = admin_api
         .post("/api/v1/sessions", json!({"tool": "confer"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = session["id"].as_str().unwrap().to_owned();
 
-    let reader_api = api(lux, true).with_key(&reader);
+    let reader_api = api(lux, true).await.with_key(&reader);
     assert_eq!(
         reader_api.get(&format!("/api/v1/sessions/{id}")).await.0,
         StatusCode::OK
@@ -419,7 +419,7 @@ async fn auth_matrix(lux: &Lux) {
         StatusCode::FORBIDDEN
     );
 
-    let outsider_api = api(lux, true).with_key(&outsider);
+    let outsider_api = api(lux, true).await.with_key(&outsider);
     assert_eq!(
         outsider_api.get(&format!("/api/v1/sessions/{id}")).await.0,
         StatusCode::NOT_FOUND
@@ -449,6 +449,7 @@ async fn auth_matrix(lux: &Lux) {
 
     assert_eq!(
         api(lux, true)
+            .await
             .with_key("lux_00000000_forged")
             .get("/api/v1/sessions")
             .await
@@ -473,6 +474,7 @@ async fn auth_matrix(lux: &Lux) {
     );
     assert_eq!(
         api(lux, true)
+            .await
             .with_key(&admin)
             .get(&format!("/api/v1/sessions/{id}"))
             .await
@@ -482,7 +484,7 @@ async fn auth_matrix(lux: &Lux) {
 }
 
 async fn prices_projects_and_keys_over_rest(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     let (_, prices) = api.get("/api/v1/model-prices").await;
     assert!(
         prices["items"].as_array().unwrap().len() > 20,
@@ -525,7 +527,7 @@ async fn prices_projects_and_keys_over_rest(lux: &Lux) {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with(created["key"]["prefix"].as_str().unwrap()));
-    let team_b = self::api(lux, true).with_key(&secret);
+    let team_b = self::api(lux, true).await.with_key(&secret);
     let (status, _) = team_b
         .post("/api/v1/sessions", json!({"tool": "confer"}))
         .await;
@@ -582,7 +584,7 @@ fn openapi_spec_is_committed_and_current() {
 }
 
 async fn metrics_count_requests_and_overload_is_shed(lux: &Lux) {
-    let api = api(lux, true);
+    let api = api(lux, true).await;
     api.get("/api/v1/sessions").await;
     api.post(
         "/api/v1/ingest",
@@ -614,7 +616,7 @@ async fn metrics_count_requests_and_overload_is_shed(lux: &Lux) {
     // With no room in flight, requests are refused at once with 503 and Retry-After. The room is
     // taken by a request whose body is still arriving, so the test does not depend on timing.
     let full = TestClient::new(app(AppState::with_max_in_flight(
-        lux.clone(),
+        &crate::support::instance(lux).await,
         AuthPolicy::new(true),
         1,
     )));

@@ -4,8 +4,7 @@
 //! data is exactly as before. A new operation fails the test until the matrix says how to call
 //! it. Also: CORS is off (no `Access-Control-Allow-*` for any origin).
 
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
+use lux_api::server::app;
 use lux_core::demo::DemoOptions;
 use lux_core::services::api_keys::Scope;
 use lux_core::*;
@@ -118,7 +117,7 @@ async fn another_projects_key_reaches_nothing(lux: &Lux) {
         .await
         .unwrap()
         .secret;
-    let client = TestClient::new(app(AppState::new(lux.clone(), AuthPolicy::new(true))));
+    let client = TestClient::new(app(crate::support::app_state(lux, true).await));
     let export = || async {
         client
             .get("/api/v1/export/all?format=jsonl")
@@ -227,7 +226,7 @@ async fn another_projects_key_reaches_nothing(lux: &Lux) {
 }
 
 async fn cors_is_off_by_default(lux: &Lux) {
-    let client = TestClient::new(app(AppState::new(lux.clone(), AuthPolicy::new(true))));
+    let client = TestClient::new(app(crate::support::app_state(lux, true).await));
     for method in [Method::GET, Method::OPTIONS] {
         let response = client
             .request(method.clone(), "/api/v1/sessions")

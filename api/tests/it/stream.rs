@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lux_api::rest::AuthPolicy;
-use lux_api::server::{AppState, app};
+use lux_api::server::app;
 use lux_core::testing::TestDb;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 
 async fn sse_shows_another_process_and_replays(db: &TestDb) {
-    let client = TestClient::new(app(AppState::new(db.lux.clone(), AuthPolicy::new(true))));
+    let client = TestClient::new(app(crate::support::app_state(&db.lux, true).await));
     let response = client
         .get("/api/v1/stream?types=session_created,step_appended")
         .send()

@@ -116,10 +116,23 @@ impl AppServer {
     }
 }
 
+/// `lux` running as the commands run it (plugin host started, enabled plugins live), without a
+/// compile cache.
+pub(crate) async fn instance(lux: &lux_core::Lux) -> lux_api::instance::Instance {
+    lux_api::instance::Instance::start(lux.clone(), None)
+        .await
+        .unwrap()
+}
+
+/// The app's state for `lux`, as `lux serve` builds it.
+pub(crate) async fn app_state(lux: &lux_core::Lux, loopback: bool) -> lux_api::server::AppState {
+    let policy = lux_api::rest::AuthPolicy::new(loopback);
+    lux_api::server::AppState::new(&instance(lux).await, policy)
+}
+
 /// Serves `app` for `lux` (keyless, as on a fresh loopback server) over a real socket.
 pub(crate) async fn serve_app(lux: &lux_core::Lux) -> AppServer {
-    use lux_api::rest::AuthPolicy;
-    use lux_api::server::{AppState, app};
+    use lux_api::server::app;
     use poem::listener::{Acceptor, Listener, TcpListener};
     lux_core::llm::install_crypto_provider();
     let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -127,7 +140,7 @@ pub(crate) async fn serve_app(lux: &lux_core::Lux) -> AppServer {
         .await
         .unwrap();
     let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
-    let state = AppState::new(lux.clone(), AuthPolicy::new(true));
+    let state = app_state(lux, true).await;
     let task = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app(state)));
     AppServer {
         base: format!("http://127.0.0.1:{port}"),

@@ -65,6 +65,10 @@ pub struct DetectionMode {
     pub learned: Option<String>,
     /// The sentence-embedding model the features use; `None` is the lexical fallback.
     pub semantic_model: Option<String>,
+    /// Whether an LLM verifies the learned detector's uncertain findings.
+    pub llm_verifier: bool,
+    /// Enabled WASM plugin detectors running on every step write.
+    pub plugin_detectors: usize,
 }
 
 impl DetectionMode {
@@ -83,12 +87,21 @@ impl DetectionMode {
             Some(version) => format!("learned detectors {version}"),
             None => "hand-written rules".to_owned(),
         };
-        match &self.semantic_model {
+        let mut line = match &self.semantic_model {
             Some(model) => format!("{detectors} with the sentence-embedding model {model}"),
             None => {
                 format!("{detectors}, lexical fallback (no sentence-embedding model installed)")
             }
+        };
+        if self.llm_verifier {
+            line.push_str("; an LLM verifies uncertain findings");
         }
+        match self.plugin_detectors {
+            0 => {}
+            1 => line.push_str("; 1 plugin detector"),
+            n => line.push_str(&format!("; {n} plugin detectors")),
+        }
+        line
     }
 }
 
@@ -102,6 +115,7 @@ pub struct DetectorRegistry {
     failures: AtomicU64,
     /// Detectors added and removed at run time (enabled WASM plugins), run after the fixed ones.
     dynamic: DynamicDetectors,
+    llm_verifier: bool,
 }
 
 impl Default for DetectorRegistry {
@@ -119,6 +133,7 @@ impl DetectorRegistry {
             context: ContextWindow::default(),
             failures: AtomicU64::new(0),
             dynamic: DynamicDetectors::default(),
+            llm_verifier: false,
         }
     }
 
@@ -160,6 +175,7 @@ impl DetectorRegistry {
         self.detectors
             .retain(|d| d.detector.name() != super::llm_verifier::LLM_VERIFIER_NAME);
         let verifier = Arc::new(LlmVerifier::new(client));
+        self.llm_verifier = true;
         let learned = self
             .detectors
             .iter()
@@ -256,6 +272,8 @@ impl DetectorRegistry {
                 .and_then(|_| super::learned::shipped_model())
                 .filter(|model| super::learned::effective(model).1.is_some())
                 .map(|_| super::learned::semantic::MODEL_NAME.to_owned()),
+            llm_verifier: self.llm_verifier,
+            plugin_detectors: self.dynamic.snapshot().len(),
         }
     }
 

@@ -735,6 +735,18 @@ pub struct ImportReport {
     /// By record kind (`session`, `step`, …), in dependency order.
     pub kinds: Vec<(String, ImportCounts)>,
     pub errors: Vec<ImportLineError>,
+    /// The sessions that received new steps, for the analysis that follows an import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions_with_new_steps: Vec<ImportedSession>,
+}
+
+/// A session that received new steps from an import, and the detector versions whose findings
+/// on it the import carried (what ran where the file came from need not run again here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedSession {
+    pub session_id: SessionId,
+    /// `(detector, detector_version)` pairs, sorted.
+    pub detectors: Vec<(String, String)>,
 }
 
 /// The most line errors a report lists.

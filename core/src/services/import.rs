@@ -8,7 +8,7 @@
 //! is a conflict. References (a step's session, a call's step, an insight's synthesis version) must
 //! already be stored in the importing project or appear earlier in the file.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -58,6 +58,8 @@ pub struct Importer {
     /// Synthesis version id → its session.
     versions: HashMap<Uuid, Uuid>,
     prices: Option<HashMap<PriceKey, Uuid>>,
+    /// What the committed chunks brought, for [`ImportReport::sessions_with_new_steps`].
+    brought: Brought,
 }
 
 impl std::fmt::Debug for Importer {
@@ -70,6 +72,7 @@ impl std::fmt::Debug for Importer {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applied {
     Created,
     AlreadyPresent,
@@ -87,6 +90,7 @@ impl Lux {
             steps: HashMap::new(),
             versions: HashMap::new(),
             prices: None,
+            brought: Brought::default(),
         }
     }
 
@@ -224,6 +228,7 @@ impl Importer {
             match self.apply(&savepoint, &record, &mut pending).await {
                 Ok(applied) => {
                     savepoint.commit().await?;
+                    pending.brought.note(&record, applied);
                     self.count(kind, applied);
                 }
                 Err(error) => {
@@ -253,7 +258,10 @@ impl Importer {
         let mut outcomes = Vec::with_capacity(records.len());
         for (_, record) in records {
             match self.apply(&tx, record, &mut pending).await {
-                Ok(applied) => outcomes.push((record.kind(), applied)),
+                Ok(applied) => {
+                    pending.brought.note(record, applied);
+                    outcomes.push((record.kind(), applied));
+                }
                 Err(_) => {
                     tx.rollback().await?;
                     return Ok(false);
@@ -281,6 +289,7 @@ impl Importer {
         self.sessions.extend(pending.sessions);
         self.steps.extend(pending.steps);
         self.versions.extend(pending.versions);
+        self.brought.extend(pending.brought);
         if !pending.prices.is_empty()
             && let Some(prices) = &mut self.prices
         {
@@ -303,6 +312,7 @@ impl Importer {
                 .map(|(kind, counts)| (kind.as_str().to_owned(), counts))
                 .collect(),
             errors: self.errors,
+            sessions_with_new_steps: self.brought.sessions(),
         }
     }
 
@@ -697,7 +707,15 @@ impl Importer {
                 .into_iter()
                 .map(|tag| tag.tag)
                 .collect();
-            return same(session_record(row, tags)? == *new, "session", new.id);
+            // A session that moved on since the file was written (analysis ran, steps came)
+            // still holds everything the file says: only an older `updated_at` is allowed.
+            let stored = session_record(row, tags)?;
+            let moved_on = stored.updated_at >= new.updated_at;
+            let same_values = SessionRecord {
+                updated_at: new.updated_at,
+                ..stored
+            } == *new;
+            return same(same_values && moved_on, "session", new.id);
         }
         same_text(identifier("tool", &new.tool)?, &new.tool, "tool")?;
         opt_text("external_id", &new.external_id, MAX_LABEL_BYTES)?;
@@ -943,6 +961,56 @@ struct ChunkCaches {
     steps: HashMap<Uuid, Uuid>,
     versions: HashMap<Uuid, Uuid>,
     prices: HashMap<PriceKey, Uuid>,
+    brought: Brought,
+}
+
+/// Sessions that received steps, and the detector versions whose findings came with the import.
+#[derive(Default)]
+struct Brought {
+    stepped: HashSet<Uuid>,
+    detectors: BTreeMap<Uuid, BTreeSet<(String, String)>>,
+}
+
+impl Brought {
+    fn note(&mut self, record: &ExportRecord, applied: Applied) {
+        match record {
+            ExportRecord::Step(step) if applied == Applied::Created => {
+                self.stepped.insert(step.session_id.0);
+            }
+            ExportRecord::Finding(finding) => {
+                self.detectors
+                    .entry(finding.session_id.0)
+                    .or_default()
+                    .insert((finding.detector.clone(), finding.detector_version.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    fn extend(&mut self, other: Brought) {
+        self.stepped.extend(other.stepped);
+        for (session, detectors) in other.detectors {
+            self.detectors.entry(session).or_default().extend(detectors);
+        }
+    }
+
+    fn sessions(mut self) -> Vec<ImportedSession> {
+        let mut sessions: Vec<ImportedSession> = self
+            .stepped
+            .into_iter()
+            .map(|session| ImportedSession {
+                session_id: SessionId(session),
+                detectors: self
+                    .detectors
+                    .remove(&session)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            })
+            .collect();
+        sessions.sort_by_key(|session| session.session_id.0);
+        sessions
+    }
 }
 
 /// The `kind` of a record that did not parse: from the whole object when it is valid JSON, else

@@ -9,7 +9,8 @@ use lux_core::services::ingest::{IngestOptions, IngestRecord};
 use lux_core::testing::TestDb;
 use lux_core::{
     AnalyticsFilter, Backend, CostGroup, ExportDataset, ExportFilter, ExportFormat, ImportReport,
-    Lux, NewStep, PageRequest, ProjectId, SessionFilter, SessionRef, storage_tests,
+    ImportedSession, Lux, NewStep, PageRequest, ProjectId, SessionFilter, SessionRef,
+    storage_tests,
 };
 
 use crate::support::{new_session, session, thought};
@@ -218,6 +219,55 @@ async fn reimport_changes_nothing(lux: &Lux) {
     )
     .await;
     assert!(after == jsonl, "a re-import changed the data");
+}
+
+/// The report names the sessions that received steps (what analysis after an import works on)
+/// with the detector versions whose findings came along; a session that moved on since the file
+/// was written (a later `updated_at`, as analysis leaves it) still counts as already present.
+async fn an_import_names_the_sessions_it_gave_steps(lux: &Lux) {
+    let (reference, lines) =
+        exported_session(lux, "import_names", &["always right", "never wrong"]).await;
+    let SessionRef::Id(session) = reference else {
+        unreachable!()
+    };
+    let file = lines.join("\n");
+    let (target, report) = import_into_fresh(lux, &file).await;
+    let detectors: Vec<(String, String)> = lux
+        .list_findings(lux.default_project(), &reference)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|finding| (finding.detector, finding.detector_version))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        report.sessions_with_new_steps,
+        [ImportedSession {
+            session_id: session,
+            detectors
+        }],
+        "{report:?}"
+    );
+
+    // The session moves on where it was imported; the same file again changes nothing.
+    target
+        .lux
+        .append_step(
+            target.lux.default_project(),
+            &reference,
+            thought("a later step"),
+        )
+        .await
+        .unwrap();
+    let again = target
+        .lux
+        .import_bytes(target.lux.default_project(), file.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((again.created, again.failed), (0, 0), "{again:?}");
+    assert!(again.sessions_with_new_steps.is_empty(), "{again:?}");
+    target.cleanup().await;
 }
 
 /// A new session of `tool` with a step per content, and the lines of the project's JSONL export.
@@ -560,6 +610,7 @@ async fn large_exports_stream_in_bounded_chunks(lux: &Lux) {
 storage_tests!(
     export_import_export_is_byte_identical,
     reimport_changes_nothing,
+    an_import_names_the_sessions_it_gave_steps,
     corrupt_lines_are_reported_and_the_rest_applied,
     a_record_the_database_refuses_fails_alone,
     csv_parses_back_with_header_and_rows,
