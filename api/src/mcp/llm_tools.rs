@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::error::ToolError;
-use super::tools::{THOUGHT_FIELDS, at_least_one, new_session, resolve_thought};
+use super::tools::{THOUGHT_FIELDS, at_least_one, new_session};
 use super::{LuxMcp, McpSettings};
 
 /// What to set when no LLM is configured.
@@ -458,9 +458,12 @@ impl LuxMcp {
             .await?;
         let reference = SessionRef::Id(session.id);
         let steps = self.lux.all_steps(caller.project, &reference).await?;
-        let revises_step = resolve_thought(&steps, "revises_thought", args.revises_thought)?;
-        let branch_from_step =
-            resolve_thought(&steps, "branch_from_thought", args.branch_from_thought)?;
+        let revises_step = self
+            .resolve_thought(session.id, "revises_thought", args.revises_thought)
+            .await?;
+        let branch_from_step = self
+            .resolve_thought(session.id, "branch_from_thought", args.branch_from_thought)
+            .await?;
         let kind = thought_type(&args);
         let metadata = |extra: Value| {
             let mut base = json!({
@@ -561,9 +564,7 @@ impl LuxMcp {
             .filter(|e| e.step_id.is_some_and(|id| new_steps.contains(&id)))
             .filter(|e| guardrails.is_none_or(|g| reported(&e.kind, g)))
             .collect();
-        let findings = self
-            .findings_of(caller.project, &session, &thought_step)
-            .await?;
+        let findings = self.findings_of(&session, &thought_step).await?;
         let intervention = events
             .iter()
             .filter(|e| e.kind != "detector_failure")

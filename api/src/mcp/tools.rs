@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use lux_core::services::api_keys::Scope;
+use lux_core::services::thoughts::ThoughtCoordinates;
 use lux_core::{
     Actor, Finding, NewStep, PageRequest, ProjectId, Session, SessionFilter, SessionRef,
-    SessionStatus, Step, WriteOutcome,
+    SessionStatus, Step,
 };
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -143,29 +144,6 @@ pub(super) fn new_session(tool: &str, title: &str) -> lux_core::NewSession {
     }
 }
 
-/// The step of this session that holds thought `number` (the newest one, after revisions).
-pub(super) fn step_of_thought(steps: &[Step], number: u32) -> Option<i32> {
-    steps
-        .iter()
-        .rev()
-        .find(|step| step.metadata["thought_number"].as_u64() == Some(u64::from(number)))
-        .map(|step| step.step_number)
-}
-
-pub(super) fn resolve_thought(
-    steps: &[Step],
-    field: &str,
-    number: Option<u32>,
-) -> Result<Option<i32>, ToolError> {
-    let Some(number) = number else {
-        return Ok(None);
-    };
-    at_least_one(field, number)?;
-    step_of_thought(steps, number)
-        .map(Some)
-        .ok_or_else(|| ToolError::invalid(field, format!("this session has no thought {number}")))
-}
-
 fn bias_key(text: &str) -> String {
     text.trim().to_lowercase().replace([' ', '-'], "_")
 }
@@ -195,12 +173,25 @@ impl LuxMcp {
         }
         let session = self.thinking_session(caller.project, &args).await?;
         let reference = SessionRef::Id(session.id);
-        let steps = self.lux.all_steps(caller.project, &reference).await?;
-        let revises_step = resolve_thought(&steps, "revises_thought", args.revises_thought)?;
-        let branch_from_step =
-            resolve_thought(&steps, "branch_from_thought", args.branch_from_thought)?;
+        // Read by index, never every earlier step: a thought costs the same at 2,000 as at 2.
+        let revises_step = self
+            .resolve_thought(session.id, "revises_thought", args.revises_thought)
+            .await?;
+        let branch_from_step = self
+            .resolve_thought(session.id, "branch_from_thought", args.branch_from_thought)
+            .await?;
         let total_thoughts = total_thoughts.max(thought_number);
+        let coordinates = ThoughtCoordinates {
+            tool: "sequential_thinking",
+            thought_number: args.thought_number,
+            is_revision: args.is_revision,
+            revises_thought: args.revises_thought,
+            branch_from_thought: args.branch_from_thought,
+            branch_id: args.branch_id.clone(),
+        };
         let new = NewStep {
+            // A host retrying a thought it is not sure was stored finds it already there.
+            id: Some(coordinates.step_id(session.id, &args.thought)),
             kind: "thought".to_owned(),
             content: args.thought.clone(),
             is_revision: args.is_revision,
@@ -229,11 +220,8 @@ impl LuxMcp {
                 .complete_session(caller.project, &reference, &Actor::new("mcp"))
                 .await?;
         }
-        let findings = self.findings_of(caller.project, &session, &step).await?;
-        let mut branches: BTreeSet<String> =
-            steps.iter().filter_map(|s| s.branch_id.clone()).collect();
-        branches.extend(step.branch_id.clone());
-        let history = steps.len() + usize::from(written.outcome == WriteOutcome::Created);
+        let findings = self.lux.step_findings(session.id, step.id).await?;
+        let state = self.lux.thought_state(session.id).await?;
         let status = if !args.next_thought_needed {
             "complete"
         } else if args.is_revision {
@@ -247,8 +235,8 @@ impl LuxMcp {
             thought_number,
             total_thoughts,
             next_thought_needed: args.next_thought_needed,
-            branches: branches.into_iter().collect(),
-            thought_history_length: history,
+            branches: state.branches,
+            thought_history_length: usize::try_from(state.steps).unwrap_or(usize::MAX),
             status,
             session_id: args
                 .session_id
@@ -329,7 +317,7 @@ impl LuxMcp {
             .await
             .map_err(|error| ToolError::from(error).renamed(&[("content", "reasoning_step")]))?
             .value;
-        let mut findings = self.findings_of(caller.project, &session, &step).await?;
+        let mut findings = self.findings_of(&session, &step).await?;
         if !args.bias_types.is_empty() {
             let wanted: BTreeSet<String> = args.bias_types.iter().map(|t| bias_key(t)).collect();
             findings.retain(|finding| wanted.contains(&finding.bias_type));
@@ -587,18 +575,31 @@ impl LuxMcp {
 
     pub(super) async fn findings_of(
         &self,
-        project: ProjectId,
         session: &Session,
         step: &Step,
     ) -> Result<Vec<Finding>, ToolError> {
-        let findings = self
-            .lux
-            .list_findings(project, &SessionRef::Id(session.id))
-            .await?;
-        Ok(findings
-            .into_iter()
-            .filter(|finding| finding.step_id == Some(step.id))
-            .collect())
+        Ok(self.lux.step_findings(session.id, step.id).await?)
+    }
+
+    /// The step that holds thought `number` of a session (the newest, after revisions), or a tool
+    /// error naming `field` when the session has no such thought; `None` when not given.
+    pub(super) async fn resolve_thought(
+        &self,
+        session: lux_core::SessionId,
+        field: &str,
+        number: Option<u32>,
+    ) -> Result<Option<i32>, ToolError> {
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        at_least_one(field, number)?;
+        match self.lux.step_of_thought(session, number).await? {
+            Some(step) => Ok(Some(step)),
+            None => Err(ToolError::invalid(
+                field,
+                format!("this session has no thought {number}"),
+            )),
+        }
     }
 
     /// Counts by paging (bounded); `None` beyond the bound.

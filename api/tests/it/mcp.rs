@@ -505,7 +505,7 @@ async fn sequential_thinking_survives_a_killed_server(scratch: &Scratch) {
         first["dashboard_url"],
         format!("http://127.0.0.1:7700/sessions/{lux_session}")
     );
-    ok(call(
+    let (_, second) = ok(call(
         &client,
         "sequential_thinking",
         thought(2, 4, true, thoughts[1]),
@@ -529,6 +529,16 @@ async fn sequential_thinking_survives_a_killed_server(scratch: &Scratch) {
     drop(client);
 
     let (client, _) = spawn(scratch).await;
+    // A host that cannot tell whether its last thought was stored sends it again: it is found,
+    // not stored twice.
+    let (_, retried) = ok(call(
+        &client,
+        "sequential_thinking",
+        thought(2, 4, true, thoughts[1]),
+    )
+    .await);
+    assert_eq!(retried["thought_history_length"], 2, "{retried}");
+    assert_eq!(retried["step_number"], second["step_number"], "{retried}");
     let (_, third) = ok(call(
         &client,
         "sequential_thinking",

@@ -17,4 +17,5 @@ pub mod sessions;
 pub mod steps;
 pub mod synthesis;
 pub mod tallies;
+pub mod thoughts;
 pub mod usage;

@@ -20,4 +20,5 @@ mod sessions;
 mod steps;
 mod support;
 mod synthesis;
+mod thoughts;
 mod usage;
