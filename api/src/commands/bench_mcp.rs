@@ -17,9 +17,17 @@ pub(crate) struct McpArgs {
     #[arg(long, default_value_t = 2_000)]
     calls: usize,
     /// Thoughts per session: each session is continued by `session_id` until it has this many.
+    /// From 200 up, the first and the last 100 thoughts are also reported apart (a thought must
+    /// cost the same late in a long session as early).
     #[arg(long, default_value_t = 10)]
     thoughts: usize,
 }
+
+/// Thoughts in each of the early and late groups reported for long sessions.
+const GROUP: usize = 100;
+
+/// A timed call and the thought number it wrote.
+type Sample = (usize, Duration);
 
 fn thought_text(n: usize) -> String {
     format!(
@@ -52,7 +60,7 @@ impl Latencies {
     }
 }
 
-async fn over_stdio(args: &McpArgs, database: &str) -> anyhow::Result<Vec<Duration>> {
+async fn over_stdio(args: &McpArgs, database: &str) -> anyhow::Result<Vec<Sample>> {
     let mut command = tokio::process::Command::new(std::env::current_exe()?);
     command
         .args(["--database-url", database, "mcp"])
@@ -83,14 +91,14 @@ async fn over_stdio(args: &McpArgs, database: &str) -> anyhow::Result<Vec<Durati
             result.content
         );
         if n >= warm_up {
-            samples.push(elapsed);
+            samples.push((number, elapsed));
         }
     }
     client.cancel().await?;
     Ok(samples)
 }
 
-async fn in_process(args: &McpArgs, lux: &Lux) -> anyhow::Result<Vec<Duration>> {
+async fn in_process(args: &McpArgs, lux: &Lux) -> anyhow::Result<Vec<Sample>> {
     let project = lux.default_project();
     let warm_up = args.calls / 10;
     let mut samples = Vec::with_capacity(args.calls);
@@ -112,7 +120,7 @@ async fn in_process(args: &McpArgs, lux: &Lux) -> anyhow::Result<Vec<Duration>> 
         let started = Instant::now();
         lux.append_step(project, &reference, step).await?;
         if n >= warm_up {
-            samples.push(started.elapsed());
+            samples.push((n % args.thoughts + 1, started.elapsed()));
         }
     }
     Ok(samples)
@@ -134,24 +142,44 @@ pub(crate) async fn run(args: McpArgs) -> anyhow::Result<()> {
          `lux mcp` on SQLite, against Lux::append_step in-process",
         args.calls, args.thoughts
     );
-    let stdio = Latencies::of(over_stdio(&args, &stdio_db).await?);
-    let baseline = Latencies::of(in_process(&args, &direct).await?);
-    for (name, figures) in [
-        ("stdio sequential_thinking", &stdio),
-        ("in-process append_step", &baseline),
-    ] {
+    let stdio = over_stdio(&args, &stdio_db).await?;
+    let baseline = in_process(&args, &direct).await?;
+    let mut groups = vec![("all thoughts".to_owned(), 1..=args.thoughts)];
+    if args.thoughts >= 2 * GROUP {
+        groups.push((format!("thoughts 1-{GROUP}"), 1..=GROUP));
+        let late = args.thoughts - GROUP + 1..=args.thoughts;
+        groups.push((format!("thoughts {}-{}", late.start(), late.end()), late));
+    }
+    for (group, numbers) in groups {
+        let pick = |samples: &[Sample]| {
+            let picked: Vec<Duration> = samples
+                .iter()
+                .filter(|(number, _)| numbers.contains(number))
+                .map(|(_, elapsed)| *elapsed)
+                .collect();
+            (!picked.is_empty()).then(|| Latencies::of(picked))
+        };
+        let (Some(stdio), Some(baseline)) = (pick(&stdio), pick(&baseline)) else {
+            continue;
+        };
+        println!("{group}:");
+        for (name, figures) in [
+            ("stdio sequential_thinking", &stdio),
+            ("in-process append_step", &baseline),
+        ] {
+            println!(
+                "  {name:<26} median {:>6.3} ms · p99 {:>6.3} ms · mean {:>6.3} ms · {:>7.0} calls/s",
+                figures.median,
+                figures.p99,
+                figures.mean,
+                1000.0 / figures.mean
+            );
+        }
         println!(
-            "{name:<26} median {:>6.3} ms · p99 {:>6.3} ms · mean {:>6.3} ms · {:>7.0} calls/s",
-            figures.median,
-            figures.p99,
-            figures.mean,
-            1000.0 / figures.mean
+            "  ratio stdio/in-process: median {:.2} · p99 {:.2}",
+            stdio.median / baseline.median,
+            stdio.p99 / baseline.p99
         );
     }
-    println!(
-        "ratio stdio/in-process: median {:.2} · p99 {:.2}",
-        stdio.median / baseline.median,
-        stdio.p99 / baseline.p99
-    );
     Ok(())
 }

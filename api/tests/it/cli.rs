@@ -130,11 +130,12 @@ fn an_unreachable_postgres_fails_fast_with_one_line() {
     );
 }
 
-/// `lux bench mcp` drives a real `lux mcp` child and prints comparable figures for both paths.
+/// `lux bench mcp` drives a real `lux mcp` child and prints comparable figures for both paths,
+/// for all thoughts and, in a long session, for its first and last hundred apart.
 #[test]
 fn bench_mcp_prints_latencies_of_both_paths() {
     let scratch = Scratch::sqlite();
-    let out = scratch.ok(&["bench", "mcp", "--calls", "20", "--thoughts", "4"]);
+    let out = scratch.ok(&["bench", "mcp", "--calls", "100", "--thoughts", "200"]);
     let figure = |line: &str, name: &str| -> f64 {
         let after = line.split(name).nth(1).expect(name).trim_start();
         after
@@ -143,15 +144,27 @@ fn bench_mcp_prints_latencies_of_both_paths() {
             .and_then(|number| number.parse().ok())
             .unwrap_or_else(|| panic!("no {name} figure in {line:?}"))
     };
-    for path in ["stdio sequential_thinking", "in-process append_step"] {
-        let line = out
+    for group in ["all thoughts:", "thoughts 1-100:", "thoughts 101-200:"] {
+        let lines: Vec<&str> = out
             .lines()
-            .find(|line| line.starts_with(path))
-            .unwrap_or_else(|| panic!("no {path} line in {out}"));
-        let (median, p99) = (figure(line, "median"), figure(line, "p99"));
-        assert!(median > 0.0 && p99 >= median, "{line}");
+            .skip_while(|line| *line != group)
+            .skip(1)
+            .take(3)
+            .collect();
+        assert_eq!(lines.len(), 3, "no {group} group in {out}");
+        for (line, path) in lines
+            .iter()
+            .zip(["stdio sequential_thinking", "in-process append_step"])
+        {
+            assert!(
+                line.trim_start().starts_with(path),
+                "{path} in {group}: {out}"
+            );
+            let (median, p99) = (figure(line, "median"), figure(line, "p99"));
+            assert!(median > 0.0 && p99 >= median, "{line}");
+        }
+        assert!(lines[2].contains("ratio stdio/in-process: median"), "{out}");
     }
-    assert!(out.contains("ratio stdio/in-process: median"), "{out}");
     let refused = scratch.fails(&["bench", "mcp", "--calls", "0"]);
     assert!(refused.contains("--calls"), "{refused}");
 }
