@@ -155,6 +155,54 @@ pub(crate) struct SessionDigest {
     pub(crate) cost_nusd: i64,
     #[component(name = "created-at")]
     pub(crate) created_at: String,
+    #[component(name = "topic")]
+    pub(crate) topic: Option<String>,
+}
+
+/// `session-digest` of `lux:plugins@0.1`, for miners built against it: no `topic`.
+#[derive(ComponentType, Lower, Clone, Debug)]
+#[component(record)]
+pub(crate) struct SessionDigestV01 {
+    #[component(name = "session-id")]
+    pub(crate) session_id: String,
+    #[component(name = "tool")]
+    pub(crate) tool: String,
+    #[component(name = "status")]
+    pub(crate) status: String,
+    #[component(name = "model")]
+    pub(crate) model: Option<String>,
+    #[component(name = "n-steps")]
+    pub(crate) n_steps: u32,
+    #[component(name = "bias-counts")]
+    pub(crate) bias_counts: Vec<LabelCount>,
+    #[component(name = "monitor-counts")]
+    pub(crate) monitor_counts: Vec<LabelCount>,
+    #[component(name = "top-concepts")]
+    pub(crate) top_concepts: Vec<String>,
+    #[component(name = "total-tokens")]
+    pub(crate) total_tokens: i64,
+    #[component(name = "cost-nusd")]
+    pub(crate) cost_nusd: i64,
+    #[component(name = "created-at")]
+    pub(crate) created_at: String,
+}
+
+impl From<SessionDigest> for SessionDigestV01 {
+    fn from(digest: SessionDigest) -> Self {
+        SessionDigestV01 {
+            session_id: digest.session_id,
+            tool: digest.tool,
+            status: digest.status,
+            model: digest.model,
+            n_steps: digest.n_steps,
+            bias_counts: digest.bias_counts,
+            monitor_counts: digest.monitor_counts,
+            top_concepts: digest.top_concepts,
+            total_tokens: digest.total_tokens,
+            cost_nusd: digest.cost_nusd,
+            created_at: digest.created_at,
+        }
+    }
 }
 
 #[derive(ComponentType, Lift)]
@@ -175,5 +223,6 @@ pub(crate) struct Pattern {
 }
 
 pub(crate) type MineParams = (Vec<SessionDigest>, String);
+pub(crate) type MineParamsV01 = (Vec<SessionDigestV01>, String);
 pub(crate) type MineResults = (Result<Vec<Pattern>, String>,);
 pub(crate) type MetadataResults = (Metadata,);

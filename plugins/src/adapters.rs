@@ -156,12 +156,24 @@ impl WasmMiner {
                 created_at: digest
                     .created_at
                     .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                topic: digest.topic.clone(),
             })
             .collect();
         let inner = &self.plugin.inner;
-        let (returned,) = inner
-            .call_entry::<abi::MineParams, abi::MineResults>((digests, self.config.clone()))
-            .await?;
+        let config = self.config.clone();
+        let (returned,) = if inner.digests_have_topics() {
+            inner
+                .call_entry::<abi::MineParams, abi::MineResults>((digests, config))
+                .await?
+        } else {
+            let digests = digests
+                .into_iter()
+                .map(abi::SessionDigestV01::from)
+                .collect();
+            inner
+                .call_entry::<abi::MineParamsV01, abi::MineResults>((digests, config))
+                .await?
+        };
         crate::output::patterns(returned, &sessions)
     }
 }

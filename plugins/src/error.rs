@@ -12,8 +12,8 @@ pub enum LoadError {
     Invalid(String),
     #[error(
         "the plugin was built for the plugin contract lux:plugins@{found}, but this Lux supports \
-         lux:plugins@{supported} (compatible: same major version, and the same minor while the \
-         major is 0); rebuild it against plugins/wit of this Lux"
+         {supported} (compatible: same major version, and the same minor while the major is 0); \
+         rebuild it against plugins/wit of this Lux"
     )]
     IncompatibleVersion { found: String, supported: String },
     #[error("the plugin is not a {expected} component: {found}")]

@@ -17,7 +17,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use crate::abi::{Metadata, MetadataResults};
 use crate::error::{LoadError, PluginError};
 use crate::sandbox::{MAX_TABLE_ELEMENTS, MAX_TABLES, Sandbox};
-use crate::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+use crate::{CONTRACT_PACKAGE, SUPPORTED_CONTRACTS};
 
 /// wasmtime's message when a call's hostcall fuel (our output cap) runs out; its error type is
 /// private, so the message is what identifies it.
@@ -356,14 +356,16 @@ fn find_contract(component: &Component, engine: &Engine) -> Result<Contract, Loa
         else {
             continue;
         };
-        if !compatible(version, CONTRACT_VERSION) {
+        if !supported(version) {
             return Err(LoadError::IncompatibleVersion {
                 found: if version.is_empty() {
                     "(unversioned)".into()
                 } else {
                     version.into()
                 },
-                supported: CONTRACT_VERSION.into(),
+                supported: SUPPORTED_CONTRACTS
+                    .map(|supported| format!("{CONTRACT_PACKAGE}@{supported}"))
+                    .join(" or "),
             });
         }
         return Ok(Contract {
@@ -380,6 +382,13 @@ fn find_contract(component: &Component, engine: &Engine) -> Result<Contract, Loa
             format!("it exports {}", exports.join(", "))
         },
     })
+}
+
+/// Whether this host loads a guest built against contract `version`.
+fn supported(version: &str) -> bool {
+    SUPPORTED_CONTRACTS
+        .iter()
+        .any(|supported| compatible(version, supported))
 }
 
 /// Semver compatibility as cargo reads it: same major, and while major is 0, same minor.
@@ -457,6 +466,12 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
+    /// Whether the guest was built against a contract whose session digests carry `topic`
+    /// (0.2 on); a 0.1 miner is given the digests of its own contract.
+    pub(crate) fn digests_have_topics(&self) -> bool {
+        !compatible(&self.contract_version, "0.1.0")
+    }
+
     /// Runs the plugin's entry function (`detect` or `mine`) in a fresh sandbox.
     pub(crate) async fn call_entry<P, R>(&self, params: P) -> Result<R, PluginError>
     where
@@ -611,15 +626,19 @@ impl Loaded {
             PluginKind::BiasDetector => func
                 .typed::<crate::abi::DetectParams, crate::abi::DetectResults>(&store)
                 .map(drop),
-            PluginKind::PatternMiner => func
+            PluginKind::PatternMiner if self.digests_have_topics() => func
                 .typed::<crate::abi::MineParams, crate::abi::MineResults>(&store)
+                .map(drop),
+            PluginKind::PatternMiner => func
+                .typed::<crate::abi::MineParamsV01, crate::abi::MineResults>(&store)
                 .map(drop),
         };
         checked.map_err(|error| LoadError::WrongWorld {
             expected: self.kind.world(),
             found: format!(
-                "its `{}` signature does not match lux:plugins@{CONTRACT_VERSION}: {error:#}",
-                self.kind.entry()
+                "its `{}` signature does not match lux:plugins@{}: {error:#}",
+                self.kind.entry(),
+                self.contract_version
             ),
         })
     }
@@ -640,7 +659,17 @@ fn with_output(message: String, output: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::compatible;
+    use super::{compatible, supported};
+
+    #[test]
+    fn this_host_loads_the_current_and_the_previous_minor() {
+        for version in ["0.2.0", "0.2.5", "0.1.0", "0.1.9"] {
+            assert!(supported(version), "{version}");
+        }
+        for version in ["0.3.0", "0.0.1", "1.0.0", "0.2.0-rc.1", ""] {
+            assert!(!supported(version), "{version}");
+        }
+    }
 
     #[test]
     fn contract_versions_follow_cargo_semver() {

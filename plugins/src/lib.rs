@@ -31,7 +31,10 @@ pub use host::{
 /// The WIT package of the plugin contract.
 pub const CONTRACT_PACKAGE: &str = "lux:plugins";
 /// The contract version this host implements (`package lux:plugins@…` in `wit/`).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+/// Every contract version a guest may be built against (semver-compatible with one of them):
+/// the current one and the previous minor (`wit-0.1/`), whose miners get digests without topics.
+pub const SUPPORTED_CONTRACTS: [&str; 2] = [CONTRACT_VERSION, "0.1.0"];
 
 /// The WIT contract, for tools and docs that hand it to plugin authors.
 pub const WIT: &str = include_str!("../wit/lux-plugins.wit");

@@ -14,6 +14,7 @@ lux_core::storage_tests!(
     absolute_claims_installs_and_runs_on_writes_and_history,
     unsupported_figures_finds_reused_guesses_on_writes_and_history,
     miner_patterns_are_stored_and_listed,
+    a_miner_on_lux_plugins_0_2_gets_the_topics,
     hostile_loop_is_stopped_and_recorded_while_writes_go_on,
     uploads_may_weigh_up_to_the_plugin_limit,
     lookups_with_nul_find_nothing,
@@ -587,6 +588,95 @@ async fn miner_patterns_are_stored_and_listed(lux: &Lux) {
     let (_, runs) = server.get("/api/v1/plugins/recurring-signals/runs").await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 1);
     assert_eq!(runs["items"][0]["produced"], expected.len() as u64);
+}
+
+/// A miner built on `lux:plugins@0.2` receives each session's topic as Lux's own mining names it:
+/// what `topic-signals` stores is recounted here from the digests and their topics.
+async fn a_miner_on_lux_plugins_0_2_gets_the_topics(lux: &Lux) {
+    use lux_core::patterns::planted;
+    let project = lux.default_project();
+    // A generated history where one topic's sessions carry anchoring far more often.
+    let history = planted::generate(planted::TopicSet::Heldout, 1, true).unwrap();
+    // Stored as written, findings and all, without analysing it again.
+    let quiet = lux.clone().with_detectors(lux_core::detect::DetectorRegistry::empty());
+    planted::store(&quiet, project, &history).await.unwrap();
+    let server = serve(lux).await;
+    let (status, installed) = server.install(example_wasm("topic-signals")).await;
+    assert_eq!(status, 201, "{installed}");
+    let (min_support, min_share, min_lift) = (3, 0.3, 2.0);
+    let config = json!({"min_support": min_support, "min_share": min_share, "min_lift": min_lift});
+    let (status, configured) = server
+        .patch("/api/v1/plugins/topic-signals", json!({ "config": config }))
+        .await;
+    assert_eq!(status, 200, "{configured}");
+
+    let digests = lux
+        .session_digests(project, &SessionFilter::default(), 500)
+        .await
+        .unwrap();
+    let signals = |digest: &lux_core::detect::SessionDigest| -> std::collections::BTreeSet<String> {
+        digest
+            .bias_counts
+            .iter()
+            .chain(&digest.monitor_counts)
+            .filter(|(_, count)| **count > 0)
+            .map(|(label, _)| label.clone())
+            .collect()
+    };
+    let mut expected = std::collections::BTreeSet::new();
+    let topics: std::collections::BTreeSet<&String> =
+        digests.iter().filter_map(|d| d.topic.as_ref()).collect();
+    assert!(!topics.is_empty(), "the demo sessions fall into topics");
+    let all_signals: std::collections::BTreeSet<String> =
+        digests.iter().flat_map(signals).collect();
+    for topic in &topics {
+        let (inside, outside): (Vec<_>, Vec<_>) = digests
+            .iter()
+            .partition(|d| d.topic.as_ref() == Some(*topic));
+        for signal in &all_signals {
+            let shows = |ds: &[&lux_core::detect::SessionDigest]| {
+                ds.iter().filter(|d| signals(d).contains(signal)).count()
+            };
+            let (hits, other_hits) = (shows(&inside), shows(&outside));
+            let share = hits as f64 / inside.len() as f64;
+            let elsewhere = if outside.is_empty() {
+                0.0
+            } else {
+                other_hits as f64 / outside.len() as f64
+            };
+            if hits >= min_support && share >= min_share && share >= min_lift * elsewhere {
+                expected.insert((topic.to_string(), signal.clone(), hits as u64));
+            }
+        }
+    }
+    assert!(
+        !expected.is_empty(),
+        "a signal is concentrated in some topic"
+    );
+
+    let (status, run) = server
+        .post("/api/v1/plugins/topic-signals/run", json!({ "all": true }))
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outcome"], "ok", "{run}");
+    let (status, patterns) = server
+        .get("/api/v1/patterns?miner=plugin.topic-signals&limit=100")
+        .await;
+    assert_eq!(status, 200, "{patterns}");
+    assert!(patterns.get("next_cursor").is_none(), "one page holds them");
+    let listed: std::collections::BTreeSet<(String, String, u64)> = patterns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["data"]["topic"].as_str().unwrap().to_owned(),
+                p["data"]["signal"].as_str().unwrap().to_owned(),
+                p["support"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
 }
 
 async fn hostile_loop_is_stopped_and_recorded_while_writes_go_on(lux: &Lux) {

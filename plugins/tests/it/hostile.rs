@@ -147,7 +147,9 @@ async fn incompatible_contract_version_is_refused_saying_so() {
         Err(error @ LoadError::IncompatibleVersion { .. }) => {
             let message = error.to_string();
             assert!(
-                message.contains("lux:plugins@0.2.0") && message.contains("lux:plugins@0.1.0"),
+                message.contains("lux:plugins@0.3.0")
+                    && message.contains("lux:plugins@0.2.0")
+                    && message.contains("lux:plugins@0.1.0"),
                 "{message}"
             );
         }

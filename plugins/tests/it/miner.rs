@@ -122,6 +122,67 @@ async fn recurring_signals_miner_mines_across_sessions() {
     }
 }
 
+/// A 0.2 miner gets each session's topic; the 0.1 miner above (recurring-signals) is given the
+/// digests of its own contract, without it, and both load on this host.
+#[tokio::test]
+async fn topic_signals_miner_reads_the_topics_of_lux_plugins_0_2() {
+    let host = host();
+    let miner = WasmMiner::load(&host, &wasm("topic-signals"))
+        .await
+        .expect("loads");
+    assert_eq!(miner.plugin().contract_version(), "0.2.0");
+    let old = WasmMiner::load(&host, &wasm("recurring-signals"))
+        .await
+        .expect("a 0.1 miner still loads");
+    assert_eq!(old.plugin().contract_version(), "0.1.0");
+
+    // Anchoring in 4 of the 5 "pricing discount" sessions and in 1 of the 5 others.
+    let digests: Vec<SessionDigest> = (1..=10)
+        .map(|n| {
+            let pricing = n <= 5;
+            let anchored = if pricing { n != 5 } else { n == 6 };
+            let biases: &[(&str, u32)] = if anchored { &[("anchoring", 1)] } else { &[] };
+            let mut digest = digest(n, biases, &[("circular_reasoning", 1)]);
+            digest.topic = Some(
+                if pricing {
+                    "pricing discount"
+                } else {
+                    "cache eviction"
+                }
+                .into(),
+            );
+            digest
+        })
+        .collect();
+    let patterns = miner.run(&digests).await.expect("mines");
+    assert_eq!(patterns.len(), 1, "{patterns:?}");
+    let pattern = &patterns[0];
+    assert_eq!(pattern.kind, "topic_signal");
+    assert_eq!(pattern.data["topic"], "pricing discount");
+    assert_eq!(pattern.data["signal"], "anchoring");
+    assert_eq!(pattern.support, 4);
+    assert!((pattern.score - 0.6).abs() < 1e-9, "{pattern:?}");
+    let want: BTreeSet<SessionId> = digests[..4].iter().map(|d| d.session_id).collect();
+    assert_eq!(
+        pattern.session_ids.iter().copied().collect::<BTreeSet<_>>(),
+        want
+    );
+    assert!(
+        old.run(&digests).await.is_ok(),
+        "the 0.1 miner runs on the same digests"
+    );
+
+    // Without topics (sessions Lux did not cluster) there is nothing to concentrate in.
+    let untopical: Vec<SessionDigest> = digests
+        .into_iter()
+        .map(|digest| SessionDigest {
+            topic: None,
+            ..digest
+        })
+        .collect();
+    assert!(miner.run(&untopical).await.expect("mines").is_empty());
+}
+
 #[tokio::test]
 async fn a_miner_is_not_a_detector_and_back() {
     let host = host();

@@ -2,7 +2,9 @@
 //! of the model or the prompt, not an accident. Reports each signal present in at least
 //! `min_support` sessions, with the share of sessions showing it and how often it fires in them.
 
-wit_bindgen::generate!({ path: "../../wit", world: "pattern-miner" });
+// Built against the previous minor of the contract (`wit-0.1`, no `topic` in the digests): it
+// shows that plugins built before 0.2 keep loading and running.
+wit_bindgen::generate!({ path: "../../wit-0.1", world: "pattern-miner" });
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,5 @@
-//! Hostile test plugin: a detector built against `lux:plugins@0.2.0`, a contract version this host
-//! does not implement. Lux must refuse it at load with a message naming both versions.
-
+//! Hostile test plugin: a detector built against `lux:plugins@0.3.0`, a contract version this host
+//! does not implement (it does 0.2.x and 0.1.x). Lux must refuse it at load, naming the versions.
 wit_bindgen::generate!({ path: "wit", world: "bias-detector" });
 
 use exports::lux::plugins::detector::{Finding, Guest, PluginMetadata, StepContext};
