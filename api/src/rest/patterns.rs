@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use lux_core::patterns::topics::TopicMethod;
-use lux_core::patterns::{Facet, Pattern, PatternKind, describe};
+use lux_core::patterns::{Facet, Pattern, PatternKind, describe, same_sessions_as_earlier};
 use lux_core::services::api_keys::Scope;
 use lux_core::services::patterns::{PatternQuery, PatternReport};
 use lux_core::services::plugins::MAX_LIST_LIMIT;
@@ -115,6 +115,18 @@ pub(crate) struct PatternDto {
     pub(crate) created_at: DateTime<Utc>,
     /// Present for Lux's own patterns.
     pub(crate) statistics: Option<PatternStatisticsDto>,
+    /// Patterns listed after this one that cover (nearly) the same sessions — another miner's
+    /// way of saying it — folded into it rather than listed again.
+    #[oai(skip_serializing_if_is_empty)]
+    pub(crate) merged: Vec<MergedPatternDto>,
+}
+
+/// A pattern folded into the one that lists it.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct MergedPatternDto {
+    pub(crate) id: Uuid,
+    pub(crate) miner: String,
+    pub(crate) title: String,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -205,6 +217,7 @@ fn builtin_dto(pattern: &Pattern, mined_at: DateTime<Utc>) -> PatternDto {
             recent_from: pattern.windows.map(|w| w.recent_from),
             recent_to: pattern.windows.map(|w| w.recent_to),
         }),
+        merged: Vec::new(),
     }
 }
 
@@ -222,7 +235,33 @@ fn stored_dto(pattern: StoredPattern) -> PatternDto {
         data: pattern.data,
         created_at: pattern.created_at,
         statistics: None,
+        merged: Vec::new(),
     }
+}
+
+/// Each set of sessions stated once: a pattern over (nearly) the sessions of one listed before it
+/// is folded into that one (`merged`), whichever miner found either.
+fn fold_same_sessions(items: Vec<PatternDto>) -> Vec<PatternDto> {
+    let sets: Vec<Vec<SessionId>> = items
+        .iter()
+        .map(|item| item.session_ids.iter().copied().map(SessionId).collect())
+        .collect();
+    let same = same_sessions_as_earlier(&sets);
+    let mut kept: Vec<Option<PatternDto>> = Vec::with_capacity(items.len());
+    for (item, earlier) in items.into_iter().zip(same) {
+        match earlier.and_then(|index| kept[index].as_mut()) {
+            Some(first) => {
+                first.merged.push(MergedPatternDto {
+                    id: item.id,
+                    miner: item.miner,
+                    title: item.title,
+                });
+                kept.push(None);
+            }
+            None => kept.push(Some(item)),
+        }
+    }
+    kept.into_iter().flatten().collect()
 }
 
 fn mining_dto(report: &PatternReport) -> MiningDto {
@@ -259,6 +298,8 @@ impl PatternsApi {
     /// held to the false-discovery rate `fdr` (Benjamini–Hochberg), patterns over nearly the same
     /// sessions merged. Then the patterns plugin miners stored, newest first. `miner`, `kind`
     /// and `source` filter the list; the session filters and settings shape the mining run.
+    /// Of the patterns left, one over (nearly) the same sessions as one listed before it is
+    /// folded into that one's `merged` instead of being listed again.
     #[oai(
         path = "/patterns",
         method = "get",
@@ -352,6 +393,7 @@ impl PatternsApi {
             items.extend(stored.into_iter().map(stored_dto));
         }
         items.retain(|item| wanted(item));
+        let items = fold_same_sessions(items);
         let end = offset.saturating_add(limit as usize);
         let next_cursor = (end < items.len()).then(|| end.to_string());
         let page = items

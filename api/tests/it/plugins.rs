@@ -598,7 +598,9 @@ async fn a_miner_on_lux_plugins_0_2_gets_the_topics(lux: &Lux) {
     // A generated history where one topic's sessions carry anchoring far more often.
     let history = planted::generate(planted::TopicSet::Heldout, 1, true).unwrap();
     // Stored as written, findings and all, without analysing it again.
-    let quiet = lux.clone().with_detectors(lux_core::detect::DetectorRegistry::empty());
+    let quiet = lux
+        .clone()
+        .with_detectors(lux_core::detect::DetectorRegistry::empty());
     planted::store(&quiet, project, &history).await.unwrap();
     let server = serve(lux).await;
     let (status, installed) = server.install(example_wasm("topic-signals")).await;
@@ -677,6 +679,39 @@ async fn a_miner_on_lux_plugins_0_2_gets_the_topics(lux: &Lux) {
         })
         .collect();
     assert_eq!(listed, expected);
+
+    // Listed with Lux's own patterns, each set of sessions is stated once.
+    let (status, all) = server.get("/api/v1/patterns?limit=100").await;
+    assert_eq!(status, 200, "{all}");
+    let items = all["items"].as_array().unwrap();
+    let sessions = |item: &Value| -> std::collections::BTreeSet<String> {
+        item["session_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (i, first) in items.iter().enumerate() {
+        for second in &items[i + 1..] {
+            let (a, b) = (sessions(first), sessions(second));
+            let overlap = a.intersection(&b).count() as f64 / a.union(&b).count().max(1) as f64;
+            assert!(
+                overlap < 0.7,
+                "{} and {} share {overlap:.2}",
+                first["title"],
+                second["title"]
+            );
+        }
+    }
+    // The planted topic's anchoring, found by Lux and by the plugin, is one pattern.
+    let folded = items
+        .iter()
+        .filter(|item| item["miner"] == "lux.patterns")
+        .flat_map(|item| item["merged"].as_array().cloned().unwrap_or_default())
+        .filter(|merged| merged["miner"] == "plugin.topic-signals")
+        .count();
+    assert!(folded >= 1, "{all}");
 }
 
 async fn hostile_loop_is_stopped_and_recorded_while_writes_go_on(lux: &Lux) {

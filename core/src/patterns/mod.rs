@@ -612,8 +612,37 @@ fn percent(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
 }
 
-/// Jaccard overlap of two ascending index lists.
-fn jaccard(a: &[usize], b: &[usize]) -> f64 {
+/// For session sets listed in order (Lux's own patterns, then plugin miners'), the index of the
+/// earlier set each one says the same thing as — overlapping a set that stands on its own by
+/// Jaccard ≥ 0.7, the rule Lux's own mining merges by — or `None` when it stands on its own. A
+/// list of patterns from several miners then states each set of sessions once.
+pub fn same_sessions_as_earlier(sets: &[Vec<SessionId>]) -> Vec<Option<usize>> {
+    let sorted: Vec<Vec<SessionId>> = sets
+        .iter()
+        .map(|set| {
+            let mut set = set.clone();
+            set.sort();
+            set.dedup();
+            set
+        })
+        .collect();
+    let mut standing: Vec<usize> = Vec::new();
+    let mut same = Vec::with_capacity(sets.len());
+    for (index, set) in sorted.iter().enumerate() {
+        let earlier = standing
+            .iter()
+            .copied()
+            .find(|&kept| jaccard(&sorted[kept], set) >= MERGE_OVERLAP);
+        if earlier.is_none() {
+            standing.push(index);
+        }
+        same.push(earlier);
+    }
+    same
+}
+
+/// Jaccard overlap of two ascending lists.
+fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
     let (mut i, mut j, mut both) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -651,4 +680,34 @@ pub fn top_words(steps: &[String], limit: usize) -> Vec<String> {
         .take(limit)
         .map(|(word, _)| word)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_sessions_as_earlier;
+    use crate::domain::SessionId;
+
+    fn ids(numbers: &[u128]) -> Vec<SessionId> {
+        numbers
+            .iter()
+            .map(|n| SessionId(uuid::Uuid::from_u128(*n)))
+            .collect()
+    }
+
+    #[test]
+    fn a_set_of_sessions_is_stated_once() {
+        let sets = [
+            ids(&[1, 2, 3, 4, 5]),
+            ids(&[10, 11, 12]),
+            ids(&[5, 4, 3, 2, 1, 1]), // the same as the first, in another order
+            ids(&[1, 2, 3, 4, 5, 6]), // 5 of 6: Jaccard 0.83
+            ids(&[1, 2, 3, 20, 21, 22]), // 3 of 8 with the first: on its own
+            ids(&[1, 2, 3, 20, 21]),  // 5 of 6 with the one before: joins it, not the first
+            ids(&[]),
+        ];
+        assert_eq!(
+            same_sessions_as_earlier(&sets),
+            [None, None, Some(0), Some(0), None, Some(4), None]
+        );
+    }
 }
