@@ -207,19 +207,19 @@ impl LuxMcp {
             })),
             ..NewStep::default()
         };
-        let written = self
+        // The step, and the session completed with the last thought, in one transaction.
+        let (written, session) = self
             .lux
-            .append_step(caller.project, &reference, new)
+            .record_thought(
+                caller.project,
+                &reference,
+                new,
+                !args.next_thought_needed,
+                &Actor::new("mcp"),
+            )
             .await
             .map_err(|error| ToolError::from(error).renamed(THOUGHT_FIELDS))?;
         let step = written.value;
-        let mut session = session;
-        if !args.next_thought_needed && session.status == SessionStatus::Active {
-            session = self
-                .lux
-                .complete_session(caller.project, &reference, &Actor::new("mcp"))
-                .await?;
-        }
         let findings = self.lux.step_findings(session.id, step.id).await?;
         let state = self.lux.thought_state(session.id).await?;
         let status = if !args.next_thought_needed {

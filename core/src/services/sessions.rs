@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Condition, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -89,6 +89,15 @@ async fn load_session<C: ConnectionTrait>(conn: &C, row: session::Model) -> Resu
     session_from_row(row, tags)
 }
 
+/// A session as the caller's connection (or transaction) sees it now.
+pub(crate) async fn session_in<C: ConnectionTrait>(conn: &C, id: SessionId) -> Result<Session> {
+    let row = session::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::not_found("session", SessionRef::Id(id)))?;
+    load_session(conn, row).await
+}
+
 async fn replace_tags<C: ConnectionTrait>(conn: &C, session: Uuid, tags: &[String]) -> Result<()> {
     session_tag::Entity::delete_many()
         .filter(session_tag::Column::SessionId.eq(session))
@@ -104,6 +113,106 @@ async fn replace_tags<C: ConnectionTrait>(conn: &C, session: Uuid, tags: &[Strin
             .await?;
     }
     Ok(())
+}
+
+/// A session patch whose fields passed validation.
+pub(crate) struct CheckedPatch {
+    patch: SessionPatch,
+    title: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+    metadata: Option<serde_json::Value>,
+}
+
+impl CheckedPatch {
+    pub(crate) fn of(patch: SessionPatch) -> Result<Self> {
+        let title = match &patch.title {
+            Some(title) => Some(optional_text("title", title.as_deref(), MAX_TEXT_BYTES)?),
+            None => None,
+        };
+        let tags = patch.tags.as_deref().map(checked_tags).transpose()?;
+        let metadata = patch
+            .metadata
+            .clone()
+            .map(|value| metadata("metadata", Some(value)))
+            .transpose()?;
+        Ok(CheckedPatch {
+            patch,
+            title,
+            tags,
+            metadata,
+        })
+    }
+
+    /// Only a new status (what completing or failing a session is).
+    pub(crate) fn status(status: SessionStatus) -> Self {
+        CheckedPatch {
+            patch: SessionPatch {
+                status: Some(status),
+                ..SessionPatch::default()
+            },
+            title: None,
+            tags: None,
+            metadata: None,
+        }
+    }
+}
+
+/// Applies a checked patch in the caller's transaction, with its audit record and live event.
+pub(crate) async fn update_session_in(
+    lux: &Lux,
+    tx: &DatabaseTransaction,
+    ctx: &mut WriteCtx,
+    reference: &SessionRef,
+    checked: &CheckedPatch,
+    actor: &Actor,
+) -> Result<Session> {
+    let patch = &checked.patch;
+    let handle = ctx.session(tx, reference).await?;
+    let current = session::Entity::find_by_id(handle.id.0)
+        .one(tx)
+        .await?
+        .ok_or_else(|| Error::not_found("session", reference))?;
+    let mut row: session::ActiveModel = current.clone().into();
+    if let Some(status) = patch.status {
+        row.status = Set(status.as_str().to_owned());
+        row.completed_at = Set(match (status.is_final(), current.completed_at) {
+            (false, _) => None,
+            (true, Some(at)) => Some(at),
+            (true, None) => Some(ctx.now),
+        });
+    }
+    if let Some(title) = &checked.title {
+        row.title = Set(title.clone());
+    }
+    if let Some(metadata) = &checked.metadata {
+        row.metadata = Set(metadata.clone());
+    }
+    row.updated_at = Set(ctx.now);
+    let updated = session::Entity::update(row).exec(tx).await?;
+    if let Some(tags) = &checked.tags {
+        replace_tags(tx, handle.id.0, tags).await?;
+    }
+    let details = serde_json::json!({
+        "status": patch.status.map(SessionStatus::as_str),
+        "title": patch.title.is_some(),
+        "tags": checked.tags,
+        "metadata": patch.metadata.is_some(),
+    });
+    write_audit(
+        tx,
+        lux.new_id(),
+        ctx,
+        actor,
+        AuditEntry {
+            action: "session.update",
+            entity_type: "session",
+            entity_id: handle.id.to_string(),
+            details,
+        },
+    )
+    .await?;
+    ctx.event(LiveEventKind::SessionUpdated, handle.id, handle.id.0);
+    load_session(tx, updated).await
 }
 
 /// Creates a session inside a write, or finds the one a replay refers to.
@@ -340,65 +449,10 @@ impl Lux {
         patch: SessionPatch,
         actor: &Actor,
     ) -> Result<Session> {
-        let title = match &patch.title {
-            Some(title) => Some(optional_text("title", title.as_deref(), MAX_TEXT_BYTES)?),
-            None => None,
-        };
-        let tags = patch.tags.as_deref().map(checked_tags).transpose()?;
-        let metadata = patch
-            .metadata
-            .clone()
-            .map(|value| metadata("metadata", Some(value)))
-            .transpose()?;
-
+        let checked = CheckedPatch::of(patch)?;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
-        let handle = ctx.session(&tx, reference).await?;
-        let current = session::Entity::find_by_id(handle.id.0)
-            .one(&tx)
-            .await?
-            .ok_or_else(|| Error::not_found("session", reference))?;
-        let mut row: session::ActiveModel = current.clone().into();
-        if let Some(status) = patch.status {
-            row.status = Set(status.as_str().to_owned());
-            row.completed_at = Set(match (status.is_final(), current.completed_at) {
-                (false, _) => None,
-                (true, Some(at)) => Some(at),
-                (true, None) => Some(ctx.now),
-            });
-        }
-        if let Some(title) = title {
-            row.title = Set(title);
-        }
-        if let Some(metadata) = metadata {
-            row.metadata = Set(metadata);
-        }
-        row.updated_at = Set(ctx.now);
-        let updated = session::Entity::update(row).exec(&tx).await?;
-        if let Some(tags) = &tags {
-            replace_tags(&tx, handle.id.0, tags).await?;
-        }
-        let details = serde_json::json!({
-            "status": patch.status.map(SessionStatus::as_str),
-            "title": patch.title.is_some(),
-            "tags": tags,
-            "metadata": patch.metadata.is_some(),
-        });
-        write_audit(
-            &tx,
-            self.new_id(),
-            &ctx,
-            actor,
-            AuditEntry {
-                action: "session.update",
-                entity_type: "session",
-                entity_id: handle.id.to_string(),
-                details,
-            },
-        )
-        .await?;
-        ctx.event(LiveEventKind::SessionUpdated, handle.id, handle.id.0);
-        let session = load_session(&tx, updated).await?;
+        let session = update_session_in(self, &tx, &mut ctx, reference, &checked, actor).await?;
         self.commit(tx, ctx).await?;
         Ok(session)
     }

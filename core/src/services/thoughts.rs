@@ -12,7 +12,10 @@ use lux_entity::{bias_finding, step};
 use crate::domain::*;
 use crate::error::Result;
 
-use crate::store::{Backend, Lux, finding_from_row};
+use crate::services::analysis::store_analysis_in;
+use crate::services::sessions::{CheckedPatch, session_in, update_session_in};
+use crate::services::steps::append_step_in;
+use crate::store::{Backend, Lux, WriteCtx, finding_from_row};
 
 /// Where a thought sits in its host's numbering: what, with its text, identifies a retry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,6 +61,39 @@ pub struct ThoughtState {
 }
 
 impl Lux {
+    /// A host's thought in one transaction: the step (analysed before the transaction opens, as
+    /// every write is) and, when `complete` says it was the host's last thought, the session
+    /// completed with it — a crash leaves both or neither. Returns the step and the session as
+    /// the write left it.
+    pub async fn record_thought(
+        &self,
+        project: ProjectId,
+        session: &SessionRef,
+        new: NewStep,
+        complete: bool,
+        actor: &Actor,
+    ) -> Result<(Written<Step>, Session)> {
+        let analysis = self.analyze_new_step(project, session, &new).await;
+        let tx = self.begin_write().await?;
+        let mut ctx = WriteCtx::new(self, project);
+        let written = append_step_in(self, &tx, &mut ctx, session, &new).await?;
+        if let Some(analysis) = analysis
+            && written.outcome == WriteOutcome::Created
+        {
+            store_analysis_in(self, &tx, &mut ctx, &written.value, analysis).await?;
+        }
+        let reference = SessionRef::Id(written.value.session_id);
+        let current = session_in(&tx, written.value.session_id).await?;
+        let session = if complete && current.status == SessionStatus::Active {
+            let completed = CheckedPatch::status(SessionStatus::Completed);
+            update_session_in(self, &tx, &mut ctx, &reference, &completed, actor).await?
+        } else {
+            current
+        };
+        self.commit(tx, ctx).await?;
+        Ok((written, session))
+    }
+
     /// The number of the newest step of `session` that holds thought `number` (as its metadata
     /// `thought_number` says; revisions repeat a number, the newest wins).
     pub async fn step_of_thought(&self, session: SessionId, number: u32) -> Result<Option<i32>> {

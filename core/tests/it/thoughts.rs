@@ -8,7 +8,10 @@ use serde_json::json;
 
 use crate::support::session;
 
-storage_tests!(thoughts_replay_resolve_and_report_state);
+storage_tests!(
+    thoughts_replay_resolve_and_report_state,
+    the_last_thought_completes_its_session_in_its_write,
+);
 
 fn coordinates(number: u32) -> ThoughtCoordinates {
     ThoughtCoordinates {
@@ -129,4 +132,59 @@ async fn thoughts_replay_resolve_and_report_state(lux: &Lux) {
 
 async fn session_id_of(lux: &Lux) -> lux_core::SessionId {
     session(lux, "other").await.1.id
+}
+
+/// `record_thought` writes the step and, for the host's last thought, completes the session in
+/// the same write; a retried last thought is a replay that leaves the session as it was.
+async fn the_last_thought_completes_its_session_in_its_write(lux: &Lux) {
+    let (project, session, reference) = session(lux, "sequential_thinking").await;
+    let actor = lux_core::Actor::new("mcp");
+    let first = coordinates(1).step_id(session.id, "Look at the query plan.");
+    let (written, after) = lux
+        .record_thought(
+            project,
+            &reference,
+            numbered(first, 1, "Look at the query plan.", None),
+            false,
+            &actor,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.outcome, WriteOutcome::Created);
+    assert_eq!(after.status, lux_core::SessionStatus::Active);
+    assert!(after.completed_at.is_none());
+
+    let last = coordinates(2).step_id(session.id, "Add the index; done.");
+    for expected in [WriteOutcome::Created, WriteOutcome::Duplicate] {
+        let (written, after) = lux
+            .record_thought(
+                project,
+                &reference,
+                numbered(last, 2, "Add the index; done.", None),
+                true,
+                &actor,
+            )
+            .await
+            .unwrap();
+        assert_eq!(written.outcome, expected);
+        assert_eq!(written.value.step_number, 2);
+        assert_eq!(after.status, lux_core::SessionStatus::Completed);
+        assert!(after.completed_at.is_some());
+        assert_eq!(lux.get_session(project, &reference).await.unwrap(), after);
+    }
+    assert_eq!(lux.thought_state(session.id).await.unwrap().steps, 2);
+
+    // A thought for a session that is not there changes nothing anywhere.
+    let missing = lux_core::SessionRef::Id(lux_core::SessionId(uuid::Uuid::now_v7()));
+    let error = lux
+        .record_thought(
+            project,
+            &missing,
+            numbered(first, 1, "x", None),
+            true,
+            &actor,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_found", "{error}");
 }
