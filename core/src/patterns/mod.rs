@@ -629,9 +629,11 @@ pub fn same_sessions_as_earlier(sets: &[Vec<SessionId>]) -> Vec<Option<usize>> {
     let mut standing: Vec<usize> = Vec::new();
     let mut same = Vec::with_capacity(sets.len());
     for (index, set) in sorted.iter().enumerate() {
+        // A pattern that names no sessions says nothing another could repeat.
         let earlier = standing
             .iter()
             .copied()
+            .filter(|_| !set.is_empty())
             .find(|&kept| jaccard(&sorted[kept], set) >= MERGE_OVERLAP);
         if earlier.is_none() {
             standing.push(index);
@@ -704,10 +706,11 @@ mod tests {
             ids(&[1, 2, 3, 20, 21, 22]), // 3 of 8 with the first: on its own
             ids(&[1, 2, 3, 20, 21]),  // 5 of 6 with the one before: joins it, not the first
             ids(&[]),
+            ids(&[]),
         ];
         assert_eq!(
             same_sessions_as_earlier(&sets),
-            [None, None, Some(0), Some(0), None, Some(4), None]
+            [None, None, Some(0), Some(0), None, Some(4), None, None]
         );
     }
 }

@@ -39,9 +39,9 @@ impl ThoughtCoordinates {
             self.tool.to_owned(),
             self.thought_number.to_string(),
             self.is_revision.to_string(),
-            format!("{:?}", self.revises_thought),
-            format!("{:?}", self.branch_from_thought),
-            format!("{:?}", self.branch_id),
+            optional(self.revises_thought),
+            optional(self.branch_from_thought),
+            optional(self.branch_id.as_deref()),
             content.to_owned(),
         ] {
             name.update((part.len() as u64).to_le_bytes());
@@ -49,6 +49,11 @@ impl ThoughtCoordinates {
         }
         StepId(Uuid::new_v5(&session.0, &name.finalize()))
     }
+}
+
+/// An optional coordinate as the id hashes it: absent and present never spell the same.
+fn optional(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| format!("={value}"))
 }
 
 /// A session's state as a thought's reply shows it.
