@@ -458,11 +458,8 @@ impl LuxMcp {
             .await?;
         let reference = SessionRef::Id(session.id);
         let steps = self.lux.all_steps(caller.project, &reference).await?;
-        let revises_step = self
-            .resolve_thought(session.id, "revises_thought", args.revises_thought)
-            .await?;
-        let branch_from_step = self
-            .resolve_thought(session.id, "branch_from_thought", args.branch_from_thought)
+        let (revises_step, branch_from_step) = self
+            .resolve_references(session.id, args.revises_thought, args.branch_from_thought)
             .await?;
         let kind = thought_type(&args);
         let metadata = |extra: Value| {

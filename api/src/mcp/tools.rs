@@ -174,11 +174,8 @@ impl LuxMcp {
         let session = self.thinking_session(caller.project, &args).await?;
         let reference = SessionRef::Id(session.id);
         // Read by index, never every earlier step: a thought costs the same at 2,000 as at 2.
-        let revises_step = self
-            .resolve_thought(session.id, "revises_thought", args.revises_thought)
-            .await?;
-        let branch_from_step = self
-            .resolve_thought(session.id, "branch_from_thought", args.branch_from_thought)
+        let (revises_step, branch_from_step) = self
+            .resolve_references(session.id, args.revises_thought, args.branch_from_thought)
             .await?;
         let total_thoughts = total_thoughts.max(thought_number);
         let coordinates = ThoughtCoordinates {
@@ -581,9 +578,25 @@ impl LuxMcp {
         Ok(self.lux.step_findings(session.id, step.id).await?)
     }
 
+    /// The steps holding the thoughts a thought revises and branches from (`revises_thought`,
+    /// `branch_from_thought`), each `None` when not given.
+    pub(super) async fn resolve_references(
+        &self,
+        session: lux_core::SessionId,
+        revises_thought: Option<u32>,
+        branch_from_thought: Option<u32>,
+    ) -> Result<(Option<i32>, Option<i32>), ToolError> {
+        Ok((
+            self.resolve_thought(session, "revises_thought", revises_thought)
+                .await?,
+            self.resolve_thought(session, "branch_from_thought", branch_from_thought)
+                .await?,
+        ))
+    }
+
     /// The step that holds thought `number` of a session (the newest, after revisions), or a tool
     /// error naming `field` when the session has no such thought; `None` when not given.
-    pub(super) async fn resolve_thought(
+    async fn resolve_thought(
         &self,
         session: lux_core::SessionId,
         field: &str,

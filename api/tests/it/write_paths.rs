@@ -48,6 +48,12 @@ async fn sequential_thought(
     assert_ne!(result.is_error, Some(true), "{result:?}");
 }
 
+/// Status and JSON body of a request to the spawned server.
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
 async fn every_write_path_runs_the_enabled_plugins(scratch: &Scratch) {
     lux_core::llm::install_crypto_provider();
     let wasm = lux_plugins::testing::example_path("absolute-claims");
@@ -59,45 +65,29 @@ async fn every_write_path_runs_the_enabled_plugins(scratch: &Scratch) {
     let server = serve_on(scratch, port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let ready: Value = http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, ready) = send(http.get(format!("{base}/readyz"))).await;
     assert_eq!(ready["analysis"]["plugin_detectors"], 1, "{ready}");
 
-    let session: Value = http
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&json!({"tool": "rest"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let step = http
-        .post(format!(
-            "{base}/api/v1/sessions/{}/steps",
-            session["id"].as_str().unwrap()
-        ))
-        .json(&json!({"kind": "analysis", "content": TEXT}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(step.status(), 201);
-    let batch = http
-        .post(format!("{base}/api/v1/ingest"))
-        .json(&json!({"items": [
-            {"type": "session", "external_id": "batch-1", "tool": "batch"},
-            {"type": "step", "session_external_id": "batch-1", "kind": "analysis", "content": TEXT},
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    let batch: Value = batch.json().await.unwrap();
+    let (_, session) = send(
+        http.post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"tool": "rest"})),
+    )
+    .await;
+    let steps = format!(
+        "{base}/api/v1/sessions/{}/steps",
+        session["id"].as_str().unwrap()
+    );
+    let (status, step) = send(
+        http.post(steps)
+            .json(&json!({"kind": "analysis", "content": TEXT})),
+    )
+    .await;
+    assert_eq!(status, 201, "{step}");
+    let (_, batch) = send(http.post(format!("{base}/api/v1/ingest")).json(&json!({"items": [
+        {"type": "session", "external_id": "batch-1", "tool": "batch"},
+        {"type": "step", "session_external_id": "batch-1", "kind": "analysis", "content": TEXT},
+    ]})))
+    .await;
     assert_eq!(batch["created"], 2, "{batch}");
 
     let transport = StreamableHttpClientTransport::from_uri(format!("{base}/mcp"));

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use lux_entity::{session, step};
 
+use crate::detect::StepAnalysis;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::live::LiveEventKind;
@@ -216,6 +217,25 @@ pub(crate) async fn step_of_session<C: ConnectionTrait>(
     }
 }
 
+/// Appends a step with the analysis run on it before the transaction opened; the analysis is
+/// stored only when the step is new (a replay keeps what its first write stored).
+pub(crate) async fn append_analysed_in<C: ConnectionTrait>(
+    lux: &Lux,
+    conn: &C,
+    ctx: &mut WriteCtx,
+    session: &SessionRef,
+    new: &NewStep,
+    analysis: Option<StepAnalysis>,
+) -> Result<Written<Step>> {
+    let written = append_step_in(lux, conn, ctx, session, new).await?;
+    if let Some(analysis) = analysis
+        && written.outcome == WriteOutcome::Created
+    {
+        store_analysis_in(lux, conn, ctx, &written.value, analysis).await?;
+    }
+    Ok(written)
+}
+
 impl Lux {
     #[instrument(skip_all, fields(project = %project, session = %session, bytes = new.content.len()))]
     pub async fn append_step(
@@ -228,12 +248,7 @@ impl Lux {
         let analysis = self.analyze_new_step(project, session, &new).await;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
-        let written = append_step_in(self, &tx, &mut ctx, session, &new).await?;
-        if let Some(analysis) = analysis
-            && written.outcome == WriteOutcome::Created
-        {
-            store_analysis_in(self, &tx, &mut ctx, &written.value, analysis).await?;
-        }
+        let written = append_analysed_in(self, &tx, &mut ctx, session, &new, analysis).await?;
         self.commit(tx, ctx).await?;
         Ok(written)
     }

@@ -12,9 +12,8 @@ use lux_entity::{bias_finding, step};
 use crate::domain::*;
 use crate::error::Result;
 
-use crate::services::analysis::store_analysis_in;
 use crate::services::sessions::{CheckedPatch, session_in, update_session_in};
-use crate::services::steps::append_step_in;
+use crate::services::steps::append_analysed_in;
 use crate::store::{Backend, Lux, WriteCtx, finding_from_row};
 
 /// Where a thought sits in its host's numbering: what, with its text, identifies a retry.
@@ -81,12 +80,7 @@ impl Lux {
         let analysis = self.analyze_new_step(project, session, &new).await;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
-        let written = append_step_in(self, &tx, &mut ctx, session, &new).await?;
-        if let Some(analysis) = analysis
-            && written.outcome == WriteOutcome::Created
-        {
-            store_analysis_in(self, &tx, &mut ctx, &written.value, analysis).await?;
-        }
+        let written = append_analysed_in(self, &tx, &mut ctx, session, &new, analysis).await?;
         let reference = SessionRef::Id(written.value.session_id);
         let current = session_in(&tx, written.value.session_id).await?;
         let session = if complete && current.status == SessionStatus::Active {
