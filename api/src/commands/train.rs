@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use lux_core::detect::eval::{CORPUS_BATCHES, Split, corpus_sessions};
+use lux_core::detect::eval::{CORPUS_BATCHES, SIGNALS, Split, corpus_sessions};
+use lux_core::detect::learned::DetectorModel;
 use lux_core::detect::learned::semantic;
 use lux_core::detect::learned::train::{L2Choice, SignalReport, train};
 
@@ -23,10 +24,29 @@ pub(crate) struct DetectorsArgs {
     /// `lux analyze --all` replaces older findings.
     #[arg(long)]
     version: String,
+    /// Fit only this signal (repeatable) and print how it scores, writing no weights: for trying
+    /// a feature before retraining everything.
+    #[arg(long = "only", value_name = "SIGNAL")]
+    only: Vec<String>,
+    /// Keep the penalties recorded in the weights already at `--out` instead of searching them
+    /// again (seconds instead of many minutes): refits, recalibrates and re-picks thresholds.
+    #[arg(long)]
+    keep_penalties: bool,
 }
 
 pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
     let TrainCommand::Detectors(args) = command;
+    if let Some(unknown) = args.only.iter().find(|s| !SIGNALS.contains(&s.as_str())) {
+        anyhow::bail!(
+            "--only {unknown}: not a signal; the signals are {}",
+            SIGNALS.join(", ")
+        );
+    }
+    let signals: Vec<&str> = if args.only.is_empty() {
+        SIGNALS.to_vec()
+    } else {
+        args.only.iter().map(String::as_str).collect()
+    };
     let train_set = corpus_sessions(Split::Train)?;
     let dev_set = corpus_sessions(Split::Dev)?;
     if train_set.is_empty() || dev_set.is_empty() {
@@ -61,13 +81,44 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
         if file == "weights-semantic.json" && encoder.is_none() {
             continue;
         }
+        // A trial of one signal tries the weights that will be used.
+        if file == "weights.json" && !args.only.is_empty() && semantic::installed() {
+            continue;
+        }
+        let path = args.out.join(file);
+        let l2_choice = if args.keep_penalties {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                anyhow::anyhow!("--keep-penalties: cannot read {}: {error}", path.display())
+            })?;
+            let recorded: DetectorModel = serde_json::from_str(&text).map_err(|error| {
+                anyhow::anyhow!(
+                    "--keep-penalties: {} is not weights: {error}",
+                    path.display()
+                )
+            })?;
+            L2Choice::Recorded(
+                SIGNALS
+                    .iter()
+                    .map(|signal| {
+                        recorded
+                            .signals
+                            .iter()
+                            .find(|s| s.signal == *signal)
+                            .map_or((1.0, 1.0), |s| (s.l2, s.memory_penalty))
+                    })
+                    .collect(),
+            )
+        } else {
+            L2Choice::CrossValidated
+        };
         let (model, reports) = train(
+            &signals,
             &args.version,
             &train_set,
             &dev_set,
             trained_on.clone(),
             encoder,
-            &L2Choice::CrossValidated,
+            &l2_choice,
         );
         println!(
             "\n{} features",
@@ -78,7 +129,10 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
             }
         );
         print_reports(&reports);
-        let path = args.out.join(file);
+        if !args.only.is_empty() {
+            println!("--only: no weights written");
+            continue;
+        }
         std::fs::write(&path, serde_json::to_string(&model)? + "\n")?;
         println!("weights {} written to {}", model.version, path.display());
     }
@@ -87,20 +141,34 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
 
 fn print_reports(reports: &[SignalReport]) {
     println!(
-        "{:<24} {:>9} {:>7} {:>8} {:>6} {:>9} {:>9} {:>6}",
-        "signal", "pos steps", "CV AP", "train F1", "dev F1", "dev Brier", "threshold", "L2"
+        "{:<24} {:>9} {:>7} {:>8} {:>6} {:>9} {:>9} {:>6} {:>7}",
+        "signal",
+        "pos steps",
+        "CV AP",
+        "train F1",
+        "dev F1",
+        "dev Brier",
+        "threshold",
+        "L2",
+        "×memory"
     );
     for r in reports {
         println!(
-            "{:<24} {:>9} {:>7.2} {:>8.2} {:>6.2} {:>9.3} {:>9.3} {:>6}",
+            "{:<24} {:>9} {:>7} {:>8.2} {:>6.2} {:>9.3} {:>9.3} {:>6} {:>7}",
             r.signal,
             r.train_positive_steps,
-            r.held_out_average_precision,
+            // Not searched (`--keep-penalties`): no cross-validated figure.
+            if r.held_out_average_precision.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{:.3}", r.held_out_average_precision)
+            },
             r.train_f1,
             r.dev_f1,
             r.dev_brier,
             r.threshold,
-            r.l2
+            r.l2,
+            r.memory_penalty
         );
     }
 }

@@ -95,6 +95,24 @@ cli_tests!(
     errors_are_one_line_with_non_zero_exit
 );
 
+/// A trial of one signal names the signals when given another word, before any training starts.
+#[test]
+fn train_detectors_only_refuses_an_unknown_signal() {
+    let scratch = Scratch::sqlite();
+    let line = scratch.fails(&[
+        "train",
+        "detectors",
+        "--version",
+        "0.0.1",
+        "--out",
+        "/nonexistent",
+        "--only",
+        "wishful_thinking",
+    ]);
+    assert!(line.contains("--only wishful_thinking"), "{line}");
+    assert!(line.contains("circular_reasoning"), "{line}");
+}
+
 #[test]
 fn an_unsupported_database_url_is_a_clear_error() {
     let scratch = Scratch::sqlite();

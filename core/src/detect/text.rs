@@ -61,15 +61,18 @@ fn word(text: &str, start: usize, end: usize) -> Word {
     Word { start, end, lower }
 }
 
-/// Sentence byte ranges: split after `.`, `!`, `?`, `;`, `…` followed by whitespace, and at newlines.
+/// Sentence byte ranges: split after `.`, `!`, `?`, `;`, `…` followed by whitespace, after the
+/// full-width `。！？；` always, and at newlines.
 pub(crate) fn sentences(text: &str) -> Vec<Span> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((index, ch)) = chars.next() {
         let end = index + ch.len_utf8();
+        // Chinese and Japanese run sentences together: their full stops end one whatever follows.
         let boundary = ch == '\n'
-            || (matches!(ch, '.' | '!' | '?' | ';' | '…' | '。' | '！' | '？')
+            || matches!(ch, '。' | '！' | '？' | '；')
+            || (matches!(ch, '.' | '!' | '?' | ';' | '…')
                 && chars.peek().is_none_or(|(_, next)| next.is_whitespace()));
         if boundary {
             push_trimmed(text, start, end, &mut out);
@@ -641,6 +644,12 @@ mod tests {
             .map(|s| &text[s.start..s.end])
             .collect();
         assert_eq!(parts, ["One.", "Two?", "Three 3.5 four!"]);
+        let cjk = "缓存命中率下降了。所以延迟上升！原因未知";
+        let parts: Vec<&str> = sentences(cjk)
+            .iter()
+            .map(|s| &cjk[s.start..s.end])
+            .collect();
+        assert_eq!(parts, ["缓存命中率下降了。", "所以延迟上升！", "原因未知"]);
     }
 
     #[test]

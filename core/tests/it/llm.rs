@@ -301,6 +301,7 @@ fn flat_model(thresholds: &[(&str, f64)]) -> lux_core::detect::learned::Detector
                     .find(|(s, _)| s == signal)
                     .map_or(1.0, |(_, t)| *t),
                 l2: 0.0,
+                memory_penalty: 1.0,
             })
             .collect(),
         feature_names: names,

@@ -84,8 +84,8 @@ macro_rules! batch {
 }
 
 /// Every batch, with the split it belongs to. The assignment of A–H was fixed before any batch was
-/// written; I–M were written later (I–L added to train, M to test). Moving a batch out of test
-/// unseals it.
+/// written; I–M were written later (I–L added to train, M to test), and N–R later still (N–P
+/// train, Q–R test). Moving a batch out of test unseals it.
 pub const CORPUS_BATCHES: &[Batch] = &[
     batch!(
         "A",
@@ -166,6 +166,39 @@ pub const CORPUS_BATCHES: &[Batch] = &[
         Split::Test,
         "author-M (helper agent, brief v1 + quotas)",
         "networking, pharmacology, contracts, retail pricing"
+    ),
+    // Third round: five more authors with quotas for circular reasoning, quality degradation and
+    // distractor fixation and a third of their sessions in Chinese, Japanese and Korean
+    // (`authoring/TASK-round3.md`). N–P train, Q–R test: fixed before any was written.
+    batch!(
+        "N",
+        Split::Train,
+        "author-N (helper agent, brief v1 + round-3 task)",
+        "education, agriculture, energy grids, real estate"
+    ),
+    batch!(
+        "O",
+        Split::Train,
+        "author-O (helper agent, brief v1 + round-3 task)",
+        "physics, game design, insurance underwriting, urban planning"
+    ),
+    batch!(
+        "P",
+        Split::Train,
+        "author-P (helper agent, brief v1 + round-3 task)",
+        "nutrition, travel, fundraising, aviation maintenance"
+    ),
+    batch!(
+        "Q",
+        Split::Test,
+        "author-Q (helper agent, brief v1 + round-3 task)",
+        "chemistry, music production, telecom billing, elections"
+    ),
+    batch!(
+        "R",
+        Split::Test,
+        "author-R (helper agent, brief v1 + round-3 task)",
+        "veterinary medicine, construction, marine insurance, archaeology"
     ),
 ];
 

@@ -30,6 +30,9 @@ pub struct StepText {
     cues: [f64; CUE_COUNT],
     questions: f64,
     hashed: Vec<(u32, f32)>,
+    /// Terms of each sentence with at least three (the first twelve): a restatement of an earlier
+    /// claim is often one sentence of a longer step.
+    sentences: Vec<HashMap<String, f64>>,
     /// Highest similarity between two sentences of the step (an explanation restating itself).
     self_similarity: f64,
     /// Options enumerated as (a)/(b), 1)/2), option A/B …: how many distinct markers.
@@ -100,6 +103,7 @@ impl StepText {
             .filter(|w| w.lower.chars().any(|c| c.is_ascii_digit()))
             .count();
         let cjk_chars = content.chars().filter(|c| cues::is_cjk(*c)).count();
+        let sentences = sentence_terms(content);
         StepText {
             words: words
                 .iter()
@@ -107,7 +111,8 @@ impl StepText {
                 .count() as f64
                 + cjk_chars as f64 / 2.0,
             embedding: encoder.map(|e| e.embed(content)),
-            self_similarity: self_similarity(content),
+            self_similarity: self_similarity(&sentences),
+            sentences,
             option_markers: option_markers(&lower),
             chars: content.chars().count(),
             digit_share: if words.is_empty() {
@@ -137,9 +142,9 @@ impl StepText {
     }
 }
 
-/// The highest cosine between the terms of two sentences of `content`.
-fn self_similarity(content: &str) -> f64 {
-    let sentences: Vec<HashMap<String, f64>> = text::sentences(content)
+/// The terms of each sentence of `content` that has at least three.
+fn sentence_terms(content: &str) -> Vec<HashMap<String, f64>> {
+    text::sentences(content)
         .iter()
         .take(12)
         .map(|span| {
@@ -158,7 +163,11 @@ fn self_similarity(content: &str) -> f64 {
             terms
         })
         .filter(|terms| terms.len() >= 3)
-        .collect();
+        .collect()
+}
+
+/// The highest cosine between the terms of two sentences of one step.
+fn self_similarity(sentences: &[HashMap<String, f64>]) -> f64 {
     let mut best: f64 = 0.0;
     for (i, a) in sentences.iter().enumerate() {
         for b in &sentences[i + 1..] {
@@ -287,10 +296,16 @@ pub(super) const DENSE_NAMES: &[&str] = &[
     "universal claim without a proof or sample",
     "certainty without evidence",
     "small counts in context",
+    "a sentence restated from an earlier step",
+    "a sentence restated from before the previous step",
+    "share of sentences restated",
 ];
 
 /// Dense features before the cue families (the families, then context copies, follow).
-const STRUCTURAL: usize = 34;
+const STRUCTURAL: usize = 37;
+
+/// A sentence at least this close (cosine of terms) to an earlier one counts as restated.
+const RESTATED: f64 = 0.5;
 
 /// Semantic features, after the lexical ones when the model is in use (then the embedding).
 const SEMANTIC_NAMES: &[&str] = &[
@@ -299,6 +314,8 @@ const SEMANTIC_NAMES: &[&str] = &[
     "meaning close to the first answer",
     "meaning closest to an earlier step",
     "steps back to the closest meaning",
+    "meaning nearer the opening than the previous step",
+    "meaning taken from the steps in between",
 ];
 
 /// Dimensions of the sentence embedding used as features.
@@ -505,6 +522,33 @@ pub(super) fn features(
         .filter(|f| (1.0..=5.0).contains(*f) && f.fract() == 0.0)
         .count() as f64;
     let previous_cues = previous.map_or([0.0; CUE_COUNT], |p| p.cues);
+    // Each sentence's closest match among the earlier steps' sentences, over all of them and over
+    // those before the previous step (a cycle back skips what was just said).
+    let before_previous = earlier.len().saturating_sub(1);
+    let restatements: Vec<(f64, f64)> = step
+        .sentences
+        .iter()
+        .map(|sentence| {
+            let mut closest = (0.0_f64, 0.0_f64);
+            for (i, e) in earlier.iter().enumerate() {
+                for other in &e.sentences {
+                    let similarity = text::cosine(sentence, other);
+                    closest.0 = closest.0.max(similarity);
+                    if i < before_previous {
+                        closest.1 = closest.1.max(similarity);
+                    }
+                }
+            }
+            closest
+        })
+        .collect();
+    let restated = restatements.iter().map(|r| r.0).fold(0.0, f64::max);
+    let restated_from_before = restatements.iter().map(|r| r.1).fold(0.0, f64::max);
+    let restated_share = if restatements.is_empty() {
+        0.0
+    } else {
+        restatements.iter().filter(|r| r.0 >= RESTATED).count() as f64 / restatements.len() as f64
+    };
 
     let mut dense = Vec::with_capacity(dense_len(semantic));
     dense.extend([
@@ -545,6 +589,9 @@ pub(super) fn features(
         (step.cues[0] * f64::from(u8::from(step.cues[3] == 0.0 && step.figures.is_empty())))
             .ln_1p(),
         small_counts.ln_1p(),
+        restated,
+        restated_from_before,
+        restated_share,
     ]);
     debug_assert_eq!(dense.len(), STRUCTURAL);
     dense.extend(step.cues.iter().map(|c| c.ln_1p()));
@@ -558,6 +605,32 @@ pub(super) fn features(
             })
             .collect();
         let (closest, closest_meaning) = most_similar(&meaning);
+        let opening_meaning = meaning.iter().take(2).copied().fold(0.0, f64::max);
+        // The meaning of the steps between the closest one and this, averaged: a step that
+        // comes back to an old one without using them is far from it.
+        let between_meaning = match (closest, &step.embedding) {
+            (Some(b), Some(own)) if b + 1 < earlier.len() => {
+                let mut sum = vec![0.0_f32; own.len()];
+                let mut count = 0;
+                for e in &earlier[b + 1..] {
+                    if let Some(embedding) = &e.embedding {
+                        sum.iter_mut().zip(embedding).for_each(|(s, x)| *s += x);
+                        count += 1;
+                    }
+                }
+                let norm = sum
+                    .iter()
+                    .map(|x| f64::from(*x).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if count == 0 || norm == 0.0 {
+                    0.0
+                } else {
+                    dot(own, &sum) / norm
+                }
+            }
+            _ => 0.0,
+        };
         dense.extend([
             meaning.last().copied().unwrap_or(0.0),
             meaning.first().copied().unwrap_or(0.0),
@@ -566,6 +639,8 @@ pub(super) fn features(
             closest.map_or(0.0, |b| {
                 (earlier.len() - b) as f64 / earlier.len().max(1) as f64
             }),
+            opening_meaning - meaning.last().copied().unwrap_or(0.0),
+            between_meaning,
         ]);
         match &step.embedding {
             Some(embedding) if embedding.len() == EMBEDDING_DIMS => {

@@ -23,8 +23,16 @@ pub struct SignalModel {
     /// A step is flagged when its calibrated probability reaches this; 1 means never (the signal
     /// did not reach the precision floor on dev).
     pub threshold: f64,
-    /// L2 strength chosen on dev.
+    /// L2 strength, chosen by cross-validation over author batches on train.
     pub l2: f64,
+    /// How many times `l2` the words and the embedding's dimensions are penalised: what an
+    /// author's phrasing teaches must earn more than how steps relate to each other.
+    #[serde(default = "unit")]
+    pub memory_penalty: f64,
+}
+
+fn unit() -> f64 {
+    1.0
 }
 
 /// Every signal's scorer plus what is needed to compute features identically.

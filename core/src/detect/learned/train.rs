@@ -3,6 +3,7 @@
 //! calibration of the session's highest score and picks the threshold with the best session-level
 //! F1. The test split is never read here. Deterministic: same corpus, same weights.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use lux_embed::SentenceEncoder;
@@ -14,6 +15,8 @@ use crate::detect::eval::{LabelledSession, SIGNALS};
 
 /// L2 strengths tried per signal.
 const L2_GRID: [f64; 9] = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0];
+/// Factors of the L2 strength tried for the hashed words and the embedding's dimensions.
+const MEMORY_PENALTY_GRID: [f64; 3] = [1.0, 10.0, 100.0];
 const EPOCHS: usize = 300;
 const LEARNING_RATE: f64 = 0.05;
 
@@ -27,6 +30,7 @@ pub struct SignalReport {
     pub dev_brier: f64,
     pub threshold: f64,
     pub l2: f64,
+    pub memory_penalty: f64,
     /// Average precision of the chosen L2 on train batches held out in turn.
     pub held_out_average_precision: f64,
 }
@@ -39,18 +43,20 @@ struct Example {
 }
 
 fn examples(sessions: &[LabelledSession], encoder: Option<&SentenceEncoder>) -> Vec<Example> {
-    let mut out = Vec::new();
-    for (s, session) in sessions.iter().enumerate() {
-        for (step, Features { dense, hashed }) in session_features(&session.steps, encoder) {
-            out.push(Example {
-                dense,
-                hashed,
-                session: s,
-                step,
-            });
-        }
-    }
-    out
+    sessions
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(s, session)| {
+            session_features(&session.steps, encoder).into_iter().map(
+                move |(step, Features { dense, hashed })| Example {
+                    dense,
+                    hashed,
+                    session: s,
+                    step,
+                },
+            )
+        })
+        .collect()
 }
 
 fn standardisation(examples: &[Example]) -> (Vec<f64>, Vec<f64>) {
@@ -88,7 +94,15 @@ fn log_odds(weights: &SignalModel, dense: &[f64], hashed: &[(u32, f32)]) -> f64 
 }
 
 /// Weighted logistic regression with L2, full-batch Adam.
-fn fit(signal: &str, examples: &[&Example], labels: &[f64], l2: f64) -> SignalModel {
+/// `memory_from` is where the embedding's dimensions begin among the dense features
+/// (`usize::MAX` without an embedding); they and the hashed words take `l2 · memory_penalty`.
+fn fit(
+    signal: &str,
+    examples: &[&Example],
+    labels: &[f64],
+    (l2, memory_penalty): (f64, f64),
+    memory_from: usize,
+) -> SignalModel {
     let n = examples.first().map_or(0, |e| e.dense.len());
     let positives = labels.iter().filter(|y| **y > 0.5).count().max(1) as f64;
     let negatives = (labels.len() as f64 - positives).max(1.0);
@@ -103,6 +117,7 @@ fn fit(signal: &str, examples: &[&Example], labels: &[f64], l2: f64) -> SignalMo
         calibration_offset: 0.0,
         threshold: 0.5,
         l2,
+        memory_penalty,
     };
     let size = 1 + n + HASH_BUCKETS;
     let (mut m, mut v) = (vec![0.0; size], vec![0.0; size]);
@@ -120,11 +135,15 @@ fn fit(signal: &str, examples: &[&Example], labels: &[f64], l2: f64) -> SignalMo
                 grad[1 + n + *k as usize] += error * f64::from(*x);
             }
         }
-        for (g, w) in grad[1..=n].iter_mut().zip(&model.dense) {
-            *g += l2 * w;
+        for (i, (g, w)) in grad[1..=n].iter_mut().zip(&model.dense).enumerate() {
+            *g += if i >= memory_from {
+                l2 * memory_penalty
+            } else {
+                l2
+            } * w;
         }
         for (g, w) in grad[1 + n..].iter_mut().zip(&model.hashed) {
-            *g += l2 * w;
+            *g += l2 * memory_penalty * w;
         }
         let correction1 = 1.0 - beta1_pow(beta1, epoch);
         let correction2 = 1.0 - beta1_pow(beta2, epoch);
@@ -242,19 +261,47 @@ fn precision_at(points: &[(f64, bool)], threshold: f64) -> f64 {
 pub const MIN_PRECISION: f64 = 0.5;
 
 /// The threshold with the best F1 among the scores themselves whose precision is at least
-/// [`MIN_PRECISION`] (ties: the higher one); 1.0 (never flags) when none is.
+/// [`MIN_PRECISION`]; 1.0 (never flags) when none is. Every threshold above the highest score
+/// below the best run of candidates, up to the top of that run, scores that best F1 on dev; the
+/// middle of that interval (in log-odds) is chosen, the widest margin on both sides for sessions
+/// dev has not seen.
 fn best_threshold(points: &[(f64, bool)]) -> (f64, f64) {
     let mut candidates: Vec<f64> = points.iter().map(|(p, _)| *p).collect();
     candidates.sort_by(f64::total_cmp);
     candidates.dedup();
-    let mut best = (1.0, f1_at(points, 1.0 + 1e-9));
-    for t in candidates {
-        let f1 = f1_at(points, t);
-        if f1 >= best.1 && precision_at(points, t) >= MIN_PRECISION && t < 1.0 {
-            best = (t, f1);
-        }
+    let qualifies = |t: f64| t < 1.0 && precision_at(points, t) >= MIN_PRECISION;
+    let best_f1 = candidates
+        .iter()
+        .filter(|t| qualifies(**t))
+        .map(|t| f1_at(points, *t))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !best_f1.is_finite() || best_f1 <= f1_at(points, 1.0 + 1e-9) {
+        return (1.0, f1_at(points, 1.0 + 1e-9));
     }
-    best
+    // The highest best candidate, and how far down the run of best candidates reaches.
+    let is_best = |t: f64| qualifies(t) && f1_at(points, t) >= best_f1 - 1e-12;
+    let Some(top) = candidates.iter().rposition(|t| is_best(*t)) else {
+        return (1.0, f1_at(points, 1.0 + 1e-9));
+    };
+    let mut low = top;
+    while low > 0 && is_best(candidates[low - 1]) {
+        low -= 1;
+    }
+    let threshold = match low.checked_sub(1).map(|below| candidates[below]) {
+        Some(below) => {
+            let logit =
+                |p: f64| (p.clamp(1e-9, 1.0 - 1e-9) / (1.0 - p.clamp(1e-9, 1.0 - 1e-9))).ln();
+            let middle = sigmoid((logit(below) + logit(candidates[top])) / 2.0);
+            // Strictly above the score below, so that it still is not flagged.
+            if middle > below && middle <= candidates[top] {
+                middle
+            } else {
+                candidates[low]
+            }
+        }
+        None => candidates[low],
+    };
+    (threshold, f1_at(points, threshold))
 }
 
 /// How each signal's L2 penalty is chosen.
@@ -262,18 +309,20 @@ fn best_threshold(points: &[(f64, bool)]) -> (f64, f64) {
 pub enum L2Choice {
     /// By cross-validation over author batches on train (what `lux train detectors` does).
     CrossValidated,
-    /// As recorded in shipped weights, one per signal in [`SIGNALS`] order: reproduces them
-    /// without repeating the search.
-    Recorded(Vec<f64>),
+    /// As recorded in shipped weights, `(l2, memory_penalty)` per signal in [`SIGNALS`] order:
+    /// reproduces them without repeating the search.
+    Recorded(Vec<(f64, f64)>),
 }
 
 /// Folds of the L2 search: author batches dealt round-robin (in name order) into at most this
 /// many groups, each held out in turn, so no author is both fitted and scored.
 const L2_FOLDS: usize = 4;
 
-/// Trains every signal; returns the model and what each signal scored on train and dev. With an
-/// encoder the features include the sentence embedding (a semantic model).
+/// Trains `signals` (normally all of [`SIGNALS`]); returns the model and what each signal scored
+/// on train and dev. With an encoder the features include the sentence embedding (a semantic
+/// model).
 pub fn train(
+    signals_to_fit: &[&str],
     version: &str,
     train: &[LabelledSession],
     dev: &[LabelledSession],
@@ -290,9 +339,16 @@ pub fn train(
         }
     }
     let dev_refs: Vec<&Example> = dev_examples.iter().collect();
+    let memory_from = feature_names(encoder.is_some())
+        .iter()
+        .position(|name| name.starts_with("meaning (dimension"))
+        .unwrap_or(usize::MAX);
     let mut signals = Vec::new();
     let mut reports = Vec::new();
-    for signal in SIGNALS {
+    for (signal_index, signal) in SIGNALS.into_iter().enumerate() {
+        if !signals_to_fit.contains(&signal) {
+            continue;
+        }
         let labels: Vec<f64> = train_examples
             .iter()
             .map(|e| {
@@ -316,44 +372,58 @@ pub fn train(
             }
             folds
         };
-        let signal_index = signals.len();
-        let mut best_l2 = (L2_GRID[0], f64::NAN);
+        let mut best_l2 = ((L2_GRID[0], 1.0), f64::NAN);
         match l2_choice {
             L2Choice::Recorded(recorded) => {
-                best_l2.0 = recorded.get(signal_index).copied().unwrap_or(L2_GRID[0]);
+                best_l2.0 = recorded
+                    .get(signal_index)
+                    .copied()
+                    .unwrap_or((L2_GRID[0], 1.0));
             }
             L2Choice::CrossValidated => {
                 best_l2.1 = f64::NEG_INFINITY;
-                for l2 in L2_GRID {
-                    let mut held_out = Vec::new();
-                    for fold in &folds {
-                        let in_fold = |e: &Example| fold.contains(&train[e.session].batch.as_str());
-                        let fitted: Vec<usize> = (0..train_examples.len())
-                            .filter(|&i| !in_fold(&train_examples[i]))
-                            .collect();
-                        let fold_examples: Vec<&Example> =
-                            fitted.iter().map(|&i| &train_examples[i]).collect();
-                        let fold_labels: Vec<f64> = fitted.iter().map(|&i| labels[i]).collect();
-                        let model = fit(signal, &fold_examples, &fold_labels, l2);
-                        let rest: Vec<&Example> =
-                            train_examples.iter().filter(|e| in_fold(e)).collect();
-                        held_out.extend(
-                            session_maxima(&model, &rest, train)
-                                .into_iter()
-                                .enumerate()
-                                .filter(|(i, _)| fold.contains(&train[*i].batch.as_str()))
-                                .map(|(_, point)| point),
-                        );
-                    }
-                    let precision = average_precision(&held_out);
+                let grid: Vec<(f64, f64)> = L2_GRID
+                    .iter()
+                    .flat_map(|l2| MEMORY_PENALTY_GRID.iter().map(move |p| (*l2, *p)))
+                    .collect();
+                let scored: Vec<f64> = grid
+                    .par_iter()
+                    .map(|&penalties| {
+                        let mut held_out = Vec::new();
+                        for fold in &folds {
+                            let in_fold =
+                                |e: &Example| fold.contains(&train[e.session].batch.as_str());
+                            let fitted: Vec<usize> = (0..train_examples.len())
+                                .filter(|&i| !in_fold(&train_examples[i]))
+                                .collect();
+                            let fold_examples: Vec<&Example> =
+                                fitted.iter().map(|&i| &train_examples[i]).collect();
+                            let fold_labels: Vec<f64> = fitted.iter().map(|&i| labels[i]).collect();
+                            let model =
+                                fit(signal, &fold_examples, &fold_labels, penalties, memory_from);
+                            let rest: Vec<&Example> =
+                                train_examples.iter().filter(|e| in_fold(e)).collect();
+                            held_out.extend(
+                                session_maxima(&model, &rest, train)
+                                    .into_iter()
+                                    .enumerate()
+                                    .filter(|(i, _)| fold.contains(&train[*i].batch.as_str()))
+                                    .map(|(_, point)| point),
+                            );
+                        }
+                        average_precision(&held_out)
+                    })
+                    .collect();
+                // In grid order, so that ties go the same way on every machine.
+                for (penalties, precision) in grid.into_iter().zip(scored) {
                     if precision > best_l2.1 + 1e-9 {
-                        best_l2 = (l2, precision);
+                        best_l2 = (penalties, precision);
                     }
                 }
             }
         }
         let all: Vec<&Example> = train_examples.iter().collect();
-        let mut model = fit(signal, &all, &labels, best_l2.0);
+        let mut model = fit(signal, &all, &labels, best_l2.0, memory_from);
         let points = session_maxima(&model, &dev_refs, dev);
         let (a, b) = platt(&points);
         model.calibration_slope = a;
@@ -390,6 +460,7 @@ pub fn train(
             dev_brier: brier,
             threshold: model.threshold,
             l2: model.l2,
+            memory_penalty: model.memory_penalty,
             held_out_average_precision: best_l2.1,
         });
         signals.push(model);
@@ -405,4 +476,34 @@ pub fn train(
         signals,
     };
     (model, reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_threshold_sits_midway_between_the_classes_it_separates() {
+        let points = [
+            (0.1, false),
+            (0.3, false),
+            (0.6, false),
+            (0.9, true),
+            (0.95, true),
+        ];
+        let (threshold, f1) = best_threshold(&points);
+        assert!((f1 - 1.0).abs() < 1e-12);
+        assert!(threshold > 0.6 && threshold < 0.9, "{threshold}");
+        // Midway in log-odds: σ((logit 0.6 + logit 0.9) / 2).
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        assert!((threshold - sigmoid((logit(0.6) + logit(0.9)) / 2.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_signal_that_cannot_reach_the_precision_floor_never_flags() {
+        let points = [(0.9, false), (0.8, false), (0.7, true), (0.2, false)];
+        let (threshold, _) = best_threshold(&points);
+        // Flagging from 0.7 would be one true of three: below the floor.
+        assert_eq!(threshold, 1.0);
+    }
 }
