@@ -1,5 +1,6 @@
 //! Settings shared by every command: where the database is, and how logs are written.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -119,8 +120,10 @@ pub(crate) fn init_tracing(serving: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LUX_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_default();
+    // Colour only for a person at a terminal: escape codes in a log file or a pipe are noise.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -136,7 +136,11 @@ pub(crate) async fn serve(
     state: AppState,
 ) -> anyhow::Result<()> {
     for address in acceptor.local_addr() {
-        tracing::info!("Lux listening on http://{address}");
+        // poem prints a TCP address as `socket://…`; an operator wants a URL to open.
+        match address.as_socket_addr() {
+            Some(socket) => tracing::info!("Lux listening on http://{socket}"),
+            None => tracing::info!("Lux listening on {address}"),
+        }
     }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use lux_core::{
-    DiffTag, Finding, ModelCall, MonitorEvent, SessionRef, Step, StepId, SynthesisVersion, TextDiff,
+    DiffTag, Finding, ModelCall, MonitorEvent, PageRequest, SessionRef, Step, StepId,
+    SynthesisVersion, TextDiff,
 };
 use maud::{Markup, html};
 use poem::web::{Data, Path, Query};
@@ -54,9 +55,10 @@ pub(crate) async fn page(
     let session = lux.get_session(caller.project, &session_ref(&id)).await?;
     let reference = SessionRef::Id(session.id);
     // Independent reads, each on its own pooled connection.
+    let first_steps = PageRequest::first(MAX_STEPS_SHOWN);
     let (summary, steps, findings, alerts, calls, versions) = tokio::try_join!(
         lux.session_summary(caller.project, &reference),
-        lux.list_steps(caller.project, &reference, 0, MAX_STEPS_SHOWN),
+        lux.list_steps(caller.project, &reference, &first_steps),
         lux.list_findings(caller.project, &reference),
         lux.list_monitor_events(caller.project, &reference),
         lux.list_model_calls(caller.project, &reference),
@@ -86,7 +88,7 @@ pub(crate) async fn page(
         div.columns {
             section.timeline aria-label="Steps" {
                 h2 { "Steps" }
-                (timeline(&steps, &findings, &alerts))
+                (timeline(&steps.items, &findings, &alerts))
                 @if summary.steps > i64::from(MAX_STEPS_SHOWN) {
                     p.muted { "Showing the first " (MAX_STEPS_SHOWN) " of " (format::count(summary.steps))
                         " steps; " code { "lux export steps" } " has them all." }

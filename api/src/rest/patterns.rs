@@ -8,7 +8,6 @@ use lux_core::patterns::topics::TopicMethod;
 use lux_core::patterns::{Facet, Pattern, PatternKind, describe, same_sessions_as_earlier};
 use lux_core::services::api_keys::Scope;
 use lux_core::services::patterns::{PatternQuery, PatternReport};
-use lux_core::services::plugins::MAX_LIST_LIMIT;
 use lux_core::*;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -387,9 +386,10 @@ impl PatternsApi {
             let query = PatternListQuery {
                 miner: miner.0.clone(),
                 kind: kind.0.clone(),
-                limit: Some(MAX_LIST_LIMIT),
+                limit: None,
             };
-            let stored = self.lux.list_patterns(caller.project, &query).await?;
+            // All of them: folding compares each with every stronger one before the page is cut.
+            let stored = self.lux.all_patterns(caller.project, &query).await?;
             items.extend(stored.into_iter().map(stored_dto));
         }
         items.retain(|item| wanted(item));

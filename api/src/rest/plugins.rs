@@ -186,6 +186,8 @@ pub(crate) struct PluginRunDto {
 #[derive(Debug, Clone, Object)]
 pub(crate) struct PluginRunList {
     pub(crate) items: Vec<PluginRunDto>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// A stored cross-session pattern.
@@ -447,12 +449,21 @@ impl PluginsApi {
         &self,
         auth: Auth,
         name: Path<String>,
+        /// 1 to 1000, default 50.
         limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
     ) -> ApiResult<Json<PluginRunList>> {
         self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
-        let runs = self.lux.list_plugin_runs(&name.0, limit.0).await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let runs = self.lux.list_plugin_runs(&name.0, &page).await?;
         Ok(Json(PluginRunList {
+            next_cursor: runs.next_cursor,
             items: runs
+                .items
                 .into_iter()
                 .map(|run| PluginRunDto {
                     id: run.id,

@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use lux_core::services::api_keys::Scope;
-use lux_core::{
-    Actor, Lux, MAX_PAGE_LIMIT, PageRequest, SessionFilter, SessionId, SessionRef, WriteOutcome,
-};
+use lux_core::{Actor, Lux, PageRequest, SessionFilter, SessionId, SessionRef, WriteOutcome};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -94,16 +92,6 @@ list_object!(SynthesisVersionList, SynthesisVersionDto);
 list_object!(FindingList, FindingDto);
 list_object!(MonitorEventList, MonitorEventDto);
 
-fn limit_of(limit: Option<u32>) -> ApiResult<Option<u32>> {
-    match limit {
-        Some(limit) if limit == 0 || limit > MAX_PAGE_LIMIT => Err(ApiError::bad_request(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE_LIMIT}, got {limit}"),
-        )),
-        other => Ok(other),
-    }
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Sessions")]
 impl SessionsApi {
     /// Create a session
@@ -161,7 +149,7 @@ impl SessionsApi {
             until: until.0,
         };
         let page = PageRequest {
-            limit: limit_of(limit.0)?,
+            limit: limit.0,
             cursor: cursor.0,
         };
         let page = self
@@ -253,29 +241,18 @@ impl SessionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<StepPage>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
-        let limit = limit_of(limit.0)?.unwrap_or(lux_core::DEFAULT_PAGE_LIMIT);
-        let after = match cursor.0.as_deref() {
-            None => 0,
-            Some(cursor) => cursor
-                .parse::<i32>()
-                .ok()
-                .filter(|after| *after >= 0)
-                .ok_or_else(|| {
-                    ApiError::bad_request("cursor", "is not a cursor this server issued")
-                })?,
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
         };
         let steps = self
             .lux
-            .list_steps(caller.project, &session_ref(&id.0), after, limit + 1)
+            .list_steps(caller.project, &session_ref(&id.0), &page)
             .await?;
-        let mut items: Vec<StepDto> = steps.into_iter().map(Into::into).collect();
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|step| step.step_number.to_string())
-        } else {
-            None
-        };
-        Ok(Json(StepPage { items, next_cursor }))
+        Ok(Json(StepPage {
+            items: steps.items.into_iter().map(Into::into).collect(),
+            next_cursor: steps.next_cursor,
+        }))
     }
 
     /// Append a step

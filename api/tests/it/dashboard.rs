@@ -244,9 +244,10 @@ async fn pages_show_the_stored_figures(lux: &Lux) {
 
     // Search from the list: hits link to the step they were found in.
     let step = lux
-        .list_steps(project, &SessionRef::Id(a.id), 0, 1)
+        .list_steps(project, &SessionRef::Id(a.id), &PageRequest::first(1))
         .await
         .unwrap()
+        .items
         .remove(0);
     let word = step
         .content

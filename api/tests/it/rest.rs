@@ -264,6 +264,143 @@ async fn pagination_walks_every_row_once_under_concurrent_inserts(lux: &Lux) {
     assert_eq!(seen.len(), 30, "every pre-existing session exactly once");
 }
 
+/// Walks a list endpoint page by page (`path` has its query and `limit` already) and returns the
+/// ids seen, in order; fails on a repeat.
+async fn walk<E: poem::Endpoint>(
+    api: &Api<E>,
+    path: &str,
+    first_page: Option<usize>,
+) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+            None => path.to_owned(),
+        };
+        let (status, page) = api.get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {page}");
+        let items = page["items"].as_array().unwrap();
+        if cursor.is_none()
+            && let Some(expected) = first_page
+        {
+            assert_eq!(items.len(), expected, "{url}: a full first page");
+        }
+        for item in items {
+            let id = item["id"].as_str().unwrap().to_owned();
+            assert!(!seen.contains(&id), "{url}: {id} appeared twice");
+            seen.push(id);
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    seen
+}
+
+/// A client paging at the largest `limit` reaches every row: the page says more follow even when
+/// it is exactly full (a session with 1,001 steps gave 1,000 and no cursor).
+async fn paging_at_the_largest_limit_reaches_every_row(lux: &Lux) {
+    let api = api(lux, true).await;
+    let project = lux.default_project();
+    let history = |sessions, steps, seed| lux_core::bulk::BulkOptions {
+        sessions,
+        steps,
+        days: 3,
+        seed,
+    };
+    lux.fill_bulk(project, &history(1, 1001, 7), |_| {})
+        .await
+        .unwrap();
+    let longest = lux
+        .list_sessions(
+            project,
+            &lux_core::SessionFilter::default(),
+            &lux_core::PageRequest::first(2),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(longest.len(), 1);
+    let longest = longest[0].id;
+    lux.fill_bulk(project, &history(1000, 1000, 8), |_| {})
+        .await
+        .unwrap();
+
+    let sessions = walk(&api, "/api/v1/sessions?limit=1000", Some(1000)).await;
+    assert_eq!(sessions.len(), 1001);
+    let steps = walk(
+        &api,
+        &format!("/api/v1/sessions/{longest}/steps?limit=1000"),
+        Some(1000),
+    )
+    .await;
+    assert_eq!(steps.len(), 1001, "every step of the long session");
+
+    // Search: its largest page is 100; the walk at it finds what a walk in small pages finds.
+    let word = "step";
+    let large = walk(&api, &format!("/api/v1/search?q={word}&limit=100"), None).await;
+    let small = walk(&api, &format!("/api/v1/search?q={word}&limit=37"), None).await;
+    assert!(
+        large.len() > 100,
+        "the bulk history has more than a page of hits: {}",
+        large.len()
+    );
+    assert_eq!(large, small);
+
+    // A plugin's runs and the stored patterns.
+    let plugin = lux
+        .install_plugin(lux_core::NewPlugin {
+            name: "pager".into(),
+            version: "1.0.0".into(),
+            kind: lux_core::PluginKind::Detector,
+            description: "runs for paging".into(),
+            config_schema: json!({"type": "object"}),
+            wasm: b"not run".to_vec(),
+        })
+        .await
+        .unwrap()
+        .plugin;
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    for i in 0..1001 {
+        lux.record_plugin_run(lux_core::NewPluginRun {
+            plugin_id: plugin.id,
+            session_id: None,
+            step_id: None,
+            // Some runs share a start: the cursor must still order them.
+            started_at: start + chrono::Duration::milliseconds(i / 3),
+            duration_us: 10,
+            outcome: lux_core::RunOutcome::Ok,
+            message: None,
+            produced: 0,
+        })
+        .await
+        .unwrap();
+    }
+    let runs = walk(&api, "/api/v1/plugins/pager/runs?limit=1000", Some(1000)).await;
+    assert_eq!(runs.len(), 1001);
+
+    let found: Vec<lux_core::services::patterns::FoundPattern> = (0..1001)
+        .map(|i| lux_core::services::patterns::FoundPattern {
+            miner: "plugin.pager".into(),
+            miner_version: "1.0.0".into(),
+            pattern: lux_core::detect::MinedPattern {
+                kind: "recurring_signal".into(),
+                title: format!("pattern {i}"),
+                support: 1,
+                score: 0.5,
+                session_ids: Vec::new(),
+                data: json!({}),
+            },
+        })
+        .collect();
+    lux.store_patterns(project, &found).await.unwrap();
+    // More than the 1,000 the listing used to read before folding; its largest page is 100.
+    let patterns = walk(&api, "/api/v1/patterns?source=plugin&limit=100", Some(100)).await;
+    assert_eq!(patterns.len(), 1001, "every stored pattern");
+}
+
 async fn bad_input_gets_clear_errors_and_changes_nothing(lux: &Lux) {
     let api = api(lux, true).await;
     let (_, session) = api
@@ -551,6 +688,7 @@ storage_tests!(
     sessions_steps_calls_synthesis_roundtrip,
     ingest_reports_each_item_and_replays_write_nothing_twice,
     pagination_walks_every_row_once_under_concurrent_inserts,
+    paging_at_the_largest_limit_reaches_every_row,
     bad_input_gets_clear_errors_and_changes_nothing,
     auth_matrix,
     prices_projects_and_keys_over_rest,

@@ -101,9 +101,14 @@ async fn another_projects_key_reaches_nothing(lux: &Lux) {
         .items;
     let session = sessions[0].id.to_string();
     let step = lux
-        .list_steps(victim, &SessionRef::Id(sessions[0].id), 0, 1)
+        .list_steps(
+            victim,
+            &SessionRef::Id(sessions[0].id),
+            &PageRequest::first(1),
+        )
         .await
         .unwrap()
+        .items
         .remove(0);
     let word = step
         .content

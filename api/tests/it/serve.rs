@@ -41,17 +41,20 @@ async fn serves_health_and_readiness(scratch: &Scratch) {
     assert!(list.matches('│').count() > 10, "{list}");
 }
 
-/// Without the model, Lux still analyses steps and says it runs on the lexical fallback.
+/// Without the model, Lux still analyses steps and says it runs on the lexical fallback. Its log,
+/// written to a file, is plain text that names the address to open.
 async fn without_the_model_readiness_says_lexical_fallback(scratch: &Scratch) {
     let port = free_port();
     let empty = tempfile::tempdir().unwrap();
+    let log_path = empty.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let _server = Server(
         scratch
             .lux()
             .env("LUX_MODEL_DIR", empty.path())
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start lux serve"),
     );
@@ -60,6 +63,15 @@ async fn without_the_model_readiness_says_lexical_fallback(scratch: &Scratch) {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"features\":\"lexical fallback\""), "{body}");
     assert!(body.contains("\"semantic_model\":null"), "{body}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!("Lux listening on http://127.0.0.1:{port}\n")),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log file: {log:?}"
+    );
 }
 
 cli_tests!(

@@ -4,7 +4,7 @@
 
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
@@ -402,7 +402,8 @@ impl Lux {
             plugin_id: Set(run.plugin_id),
             session_id: Set(run.session_id.map(|s| s.0)),
             step_id: Set(run.step_id.map(|s| s.0)),
-            started_at: Set(run.started_at),
+            // What PostgreSQL keeps; SQLite would keep nanoseconds that the paging cursor drops.
+            started_at: Set(crate::clock::truncate_to_micros(run.started_at)),
             duration_us: Set(run.duration_us.max(0)),
             outcome: Set(run.outcome.as_str().to_owned()),
             message: Set(message),
@@ -415,16 +416,47 @@ impl Lux {
     }
 
     /// The newest runs of every version of a plugin, newest first.
-    pub async fn list_plugin_runs(&self, name: &str, max: Option<u32>) -> Result<Vec<PluginRun>> {
+    pub async fn list_plugin_runs(
+        &self,
+        name: &str,
+        page: &PageRequest,
+    ) -> Result<Page<PluginRun>> {
+        let limit = page.checked_limit()?;
         let versions = self.plugin_versions(name).await?;
-        let rows = plugin_run::Entity::find()
-            .filter(plugin_run::Column::PluginId.is_in(versions.iter().map(|v| v.id)))
+        let mut query = plugin_run::Entity::find()
+            .filter(plugin_run::Column::PluginId.is_in(versions.iter().map(|v| v.id)));
+        if let Some(cursor) = &page.cursor {
+            let cursor = TimeCursor::decode(cursor)?;
+            query = query.filter(
+                Condition::any()
+                    .add(plugin_run::Column::StartedAt.lt(cursor.created_at))
+                    .add(
+                        Condition::all()
+                            .add(plugin_run::Column::StartedAt.eq(cursor.created_at))
+                            .add(plugin_run::Column::Id.lt(cursor.id)),
+                    ),
+            );
+        }
+        let mut rows = query
             .order_by_desc(plugin_run::Column::StartedAt)
             .order_by_desc(plugin_run::Column::Id)
-            .limit(limit(max, DEFAULT_RUN_LIMIT)?)
+            .limit(u64::from(limit) + 1)
             .all(self.db())
             .await?;
-        rows.into_iter()
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|row| {
+                TimeCursor {
+                    created_at: row.started_at,
+                    id: row.id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
             .map(|row| {
                 let version = versions
                     .iter()
@@ -433,7 +465,8 @@ impl Lux {
                     .unwrap_or_default();
                 run_from_row(row, version)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_cursor })
     }
 
     /// Keeps what a mining run found, in one transaction.
@@ -486,13 +519,32 @@ impl Lux {
         rows.into_iter().map(pattern_from_row).collect()
     }
 
-    /// Stored patterns of a project, newest first, then strongest.
+    /// Stored patterns of a project, newest first, then strongest; at most the query's limit.
     pub async fn list_patterns(
         &self,
         project: ProjectId,
         query: &PatternListQuery,
     ) -> Result<Vec<StoredPattern>> {
         let limit = limit(query.limit, DEFAULT_RUN_LIMIT * 2)?;
+        self.stored_patterns(project, query, Some(limit)).await
+    }
+
+    /// Every stored pattern the query's filters select, in the order of [`Lux::list_patterns`]:
+    /// for a listing that merges them with others before it pages.
+    pub async fn all_patterns(
+        &self,
+        project: ProjectId,
+        query: &PatternListQuery,
+    ) -> Result<Vec<StoredPattern>> {
+        self.stored_patterns(project, query, None).await
+    }
+
+    async fn stored_patterns(
+        &self,
+        project: ProjectId,
+        query: &PatternListQuery,
+        limit: Option<u64>,
+    ) -> Result<Vec<StoredPattern>> {
         let keys = [&query.miner, &query.kind];
         if keys
             .iter()

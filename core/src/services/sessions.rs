@@ -254,7 +254,10 @@ pub(crate) async fn create_session_in<C: ConnectionTrait>(
     }
 
     let id = new.id.map_or_else(|| lux.new_id(), |id| id.0);
-    let created_at = new.created_at.unwrap_or(ctx.now);
+    // Microseconds, as PostgreSQL keeps them and the paging cursor encodes them.
+    let created_at = new
+        .created_at
+        .map_or(ctx.now, crate::clock::truncate_to_micros);
     let completed_at = match (checked.status.is_final(), new.completed_at) {
         (false, Some(_)) => {
             return Err(Error::invalid(

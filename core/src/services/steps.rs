@@ -253,23 +253,39 @@ impl Lux {
         Ok(written)
     }
 
-    /// Steps in order, starting after `after_step` (0 for the beginning), at most `limit`.
+    /// A page of steps in order. The cursor is the last step number of the page before; a page
+    /// at the largest limit still says whether more follow.
     pub async fn list_steps(
         &self,
         project: ProjectId,
         session: &SessionRef,
-        after_step: i32,
-        limit: u32,
-    ) -> Result<Vec<Step>> {
+        page: &PageRequest,
+    ) -> Result<Page<Step>> {
+        let limit = page.checked_limit()?;
+        let after_step = match page.cursor.as_deref() {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<i32>()
+                .ok()
+                .filter(|after| *after >= 0)
+                .ok_or_else(|| Error::invalid("cursor", "is not a cursor this server issued"))?,
+        };
         let session = self.get_session(project, session).await?;
         let rows = step::Entity::find()
             .filter(step::Column::SessionId.eq(session.id.0))
             .filter(step::Column::StepNumber.gt(after_step))
             .order_by_asc(step::Column::StepNumber)
-            .limit(u64::from(limit.clamp(1, MAX_PAGE_LIMIT)))
+            .limit(u64::from(limit) + 1)
             .all(self.db())
             .await?;
-        Ok(rows.into_iter().map(step_from_row).collect())
+        let mut items: Vec<Step> = rows.into_iter().map(step_from_row).collect();
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|step| step.step_number.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// Every step of a session, in order.

@@ -186,7 +186,11 @@ async fn runs_and_patterns_read_back_as_recorded(lux: &Lux) {
         .await
         .unwrap();
     }
-    let runs = lux.list_plugin_runs("miner", None).await.unwrap();
+    let runs = lux
+        .list_plugin_runs("miner", &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
     let outcomes: Vec<RunOutcome> = runs.iter().map(|r| r.outcome).collect();
     assert_eq!(
         outcomes,
@@ -196,11 +200,33 @@ async fn runs_and_patterns_read_back_as_recorded(lux: &Lux) {
     assert_eq!(runs[2].produced, 3);
     assert_eq!(runs[1].message.as_deref(), Some("timeout happened"));
     assert!(runs.iter().all(|r| r.plugin_version == "1.0.0"));
-    assert_eq!(
-        lux.list_plugin_runs("miner", Some(1)).await.unwrap().len(),
-        1
+    // Paged newest first: one run a page, the cursor leading on to the older ones.
+    let mut cursor = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = lux
+            .list_plugin_runs(
+                "miner",
+                &PageRequest {
+                    limit: Some(1),
+                    cursor,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        paged.push(page.items[0].id);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, runs.iter().map(|r| r.id).collect::<Vec<_>>());
+    assert!(
+        lux.list_plugin_runs("miner", &PageRequest::first(0))
+            .await
+            .is_err()
     );
-    assert!(lux.list_plugin_runs("miner", Some(0)).await.is_err());
 
     let found = vec![
         FoundPattern {
@@ -257,5 +283,9 @@ async fn runs_and_patterns_read_back_as_recorded(lux: &Lux) {
 
     // Removing the plugin removes its run records.
     lux.remove_plugin("miner", None).await.unwrap();
-    assert!(lux.list_plugin_runs("miner", None).await.is_err());
+    assert!(
+        lux.list_plugin_runs("miner", &PageRequest::default())
+            .await
+            .is_err()
+    );
 }

@@ -1,6 +1,6 @@
 //! Steps: numbering, idempotency, revisions and branches, limits.
 
-use lux_core::{Error, Lux, NewStep, StepId, WriteOutcome, storage_tests};
+use lux_core::{Error, Lux, NewStep, PageRequest, StepId, WriteOutcome, storage_tests};
 
 use crate::support::{session, thought};
 
@@ -76,9 +76,20 @@ async fn numbers_are_assigned_in_order_and_checked_when_given(lux: &Lux) {
     let steps = lux.all_steps(project, &reference).await.unwrap();
     let numbers: Vec<i32> = steps.iter().map(|s| s.step_number).collect();
     assert_eq!(numbers, vec![1, 2, 3, 4]);
-    let page = lux.list_steps(project, &reference, 2, 1).await.unwrap();
-    assert_eq!(page.len(), 1);
-    assert_eq!(page[0].step_number, 3);
+    let page = lux
+        .list_steps(
+            project,
+            &reference,
+            &PageRequest {
+                limit: Some(1),
+                cursor: Some("2".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].step_number, 3);
+    assert_eq!(page.next_cursor.as_deref(), Some("3"), "step 4 follows");
     let session = lux.get_session(project, &reference).await.unwrap();
     assert!(session.updated_at >= session.created_at);
 }
