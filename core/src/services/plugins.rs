@@ -4,7 +4,7 @@
 
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
@@ -16,7 +16,7 @@ use lux_entity::{pattern, plugin, plugin_run};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::services::patterns::FoundPattern;
-use crate::store::Lux;
+use crate::store::{Lux, newest_first};
 
 /// Largest component the registry stores: the design's 32 MiB, the host's own load limit. A
 /// component built from an interpreted language carries its runtime (componentize-py's CPython
@@ -421,40 +421,17 @@ impl Lux {
         name: &str,
         page: &PageRequest,
     ) -> Result<Page<PluginRun>> {
-        let limit = page.checked_limit()?;
         let versions = self.plugin_versions(name).await?;
-        let mut query = plugin_run::Entity::find()
+        let query = plugin_run::Entity::find()
             .filter(plugin_run::Column::PluginId.is_in(versions.iter().map(|v| v.id)));
-        if let Some(cursor) = &page.cursor {
-            let cursor = TimeCursor::decode(cursor)?;
-            query = query.filter(
-                Condition::any()
-                    .add(plugin_run::Column::StartedAt.lt(cursor.created_at))
-                    .add(
-                        Condition::all()
-                            .add(plugin_run::Column::StartedAt.eq(cursor.created_at))
-                            .add(plugin_run::Column::Id.lt(cursor.id)),
-                    ),
-            );
-        }
-        let mut rows = query
-            .order_by_desc(plugin_run::Column::StartedAt)
-            .order_by_desc(plugin_run::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(self.db())
-            .await?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|row| {
-                TimeCursor {
-                    created_at: row.started_at,
-                    id: row.id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
+        let (rows, next_cursor) = newest_first(
+            self.db(),
+            query,
+            (plugin_run::Column::StartedAt, plugin_run::Column::Id),
+            page,
+            |row| (row.started_at, row.id),
+        )
+        .await?;
         let items = rows
             .into_iter()
             .map(|row| {

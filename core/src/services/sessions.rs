@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Condition, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -15,7 +15,9 @@ use lux_entity::{model_call, session, session_tag};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::live::LiveEventKind;
-use crate::store::{AuditEntry, Lux, SessionHandle, WriteCtx, session_from_row, write_audit};
+use crate::store::{
+    AuditEntry, Lux, SessionHandle, WriteCtx, newest_first, session_from_row, write_audit,
+};
 
 const MAX_TAGS: usize = 32;
 const MAX_TAG_BYTES: usize = 64;
@@ -346,7 +348,8 @@ impl Lux {
         filter: &SessionFilter,
         page: &PageRequest,
     ) -> Result<Page<Session>> {
-        let limit = page.checked_limit()?;
+        // A bad limit is refused even when nothing could match.
+        page.checked_limit()?;
         let keys = [
             &filter.tool,
             &filter.model,
@@ -402,36 +405,14 @@ impl Lux {
         if let Some(until) = filter.until {
             query = query.filter(session::Column::CreatedAt.lt(until));
         }
-        if let Some(cursor) = &page.cursor {
-            let cursor = TimeCursor::decode(cursor)?;
-            query = query.filter(
-                Condition::any()
-                    .add(session::Column::CreatedAt.lt(cursor.created_at))
-                    .add(
-                        Condition::all()
-                            .add(session::Column::CreatedAt.eq(cursor.created_at))
-                            .add(session::Column::Id.lt(cursor.id)),
-                    ),
-            );
-        }
-        let mut rows = query
-            .order_by_desc(session::Column::CreatedAt)
-            .order_by_desc(session::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(self.db())
-            .await?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|row| {
-                TimeCursor {
-                    created_at: row.created_at,
-                    id: row.id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
+        let (rows, next_cursor) = newest_first(
+            self.db(),
+            query,
+            (session::Column::CreatedAt, session::Column::Id),
+            page,
+            |row| (row.created_at, row.id),
+        )
+        .await?;
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let mut tags = tags_of(self.db(), &ids).await?;
         let items = rows

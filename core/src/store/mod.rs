@@ -1,6 +1,7 @@
 //! The database behind [`Lux`]: connecting to SQLite or PostgreSQL, migrating, and the write transaction.
 
 mod convert;
+mod paging;
 mod write;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use sea_orm::{
 };
 
 pub(crate) use convert::*;
+pub(crate) use paging::*;
 pub(crate) use write::*;
 
 use crate::clock::{Clock, IdGen, SystemClock, UuidV7};
