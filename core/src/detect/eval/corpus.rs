@@ -84,8 +84,8 @@ macro_rules! batch {
 }
 
 /// Every batch, with the split it belongs to. The assignment of A–H was fixed before any batch was
-/// written; I–M were written later (I–L added to train, M to test), and N–R later still (N–P
-/// train, Q–R test). Moving a batch out of test unseals it.
+/// written; I–M were written later (I–L added to train, M to test), N–R later still (N–P
+/// train, Q–R test), and S–T last (test). Moving a batch out of test unseals it.
 pub const CORPUS_BATCHES: &[Batch] = &[
     batch!(
         "A",
@@ -199,6 +199,20 @@ pub const CORPUS_BATCHES: &[Batch] = &[
         Split::Test,
         "author-R (helper agent, brief v1 + round-3 task)",
         "veterinary medicine, construction, marine insurance, archaeology"
+    ),
+    // Fourth round: two more test authors (`authoring/TASK-round4.md`), written after the test
+    // batches above had been scored four times, so weights are first scored on them unread.
+    batch!(
+        "S",
+        Split::Test,
+        "author-S (helper agent, brief v1 + round-4 task)",
+        "law and courts, astronomy, restaurant management, public health"
+    ),
+    batch!(
+        "T",
+        Split::Test,
+        "author-T (helper agent, brief v1 + round-4 task)",
+        "robotics, linguistics, tax accounting, wildlife conservation"
     ),
 ];
 
