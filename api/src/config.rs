@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use lux_core::llm::{LlmClient, LlmConfig, OpenAiClient};
+use lux_core::services::analysis_queue::QueueOptions;
 use lux_core::{DatabaseOptions, Lux};
 
 use crate::instance::{Instance, InstanceOptions};
@@ -36,6 +37,19 @@ pub(crate) struct GlobalArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub(crate) no_llm_verifier: bool,
+    /// Workers analysing queued steps in `lux serve` and `lux mcp`; 0 leaves the queue to another
+    /// process sharing the database. Defaults to the number of cores.
+    #[arg(long, env = "LUX_ANALYSIS_WORKERS", global = true)]
+    pub(crate) analysis_workers: Option<usize>,
+    /// Steps waiting for analysis beyond which step writes are refused (503, `Retry-After`)
+    /// until the workers catch up.
+    #[arg(
+        long,
+        env = "LUX_ANALYSIS_QUEUE_LIMIT",
+        global = true,
+        default_value_t = 100_000
+    )]
+    pub(crate) analysis_queue_limit: u64,
 }
 
 impl GlobalArgs {
@@ -74,12 +88,23 @@ impl GlobalArgs {
         let options = InstanceOptions {
             plugin_cache: Some(self.plugin_cache_dir()),
             verifier: self.verifier()?,
+            queue: QueueOptions {
+                max_depth: self.analysis_queue_limit,
+                ..QueueOptions::default()
+            },
         };
         Instance::open(self.database_options(), options)
             .await
             .map_err(|error| {
                 anyhow::anyhow!("cannot open {}: {error}", redact(&self.database_url()))
             })
+    }
+
+    /// How many workers a long-running command starts on the analysis queue.
+    pub(crate) fn analysis_workers(&self) -> usize {
+        self.analysis_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 
     /// The database alone, for commands that only read or manage records.

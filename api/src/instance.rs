@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lux_core::detect::DetectorRegistry;
 use lux_core::llm::LlmClient;
+use lux_core::services::analysis_queue::{AnalysisWorkers, QueueOptions};
 use lux_core::{DatabaseOptions, ImportReport, Lux, ProjectId};
 use lux_plugins::registry::{PluginRegistry, RunSummary};
 use lux_plugins::{HostConfig, PluginHost};
@@ -20,6 +21,8 @@ pub struct InstanceOptions {
     pub plugin_cache: Option<PathBuf>,
     /// The LLM that verifies the learned detector's uncertain findings; `None`: no verifier.
     pub verifier: Option<Arc<dyn LlmClient>>,
+    /// How the analysis queue is drained and bounded.
+    pub queue: QueueOptions,
 }
 
 impl std::fmt::Debug for InstanceOptions {
@@ -27,6 +30,7 @@ impl std::fmt::Debug for InstanceOptions {
         f.debug_struct("InstanceOptions")
             .field("plugin_cache", &self.plugin_cache)
             .field("verifier", &self.verifier.is_some())
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -42,7 +46,7 @@ pub struct Instance {
 impl Instance {
     /// Opens the database (migrating it unless told not to) and starts everything on it.
     pub async fn open(database: DatabaseOptions, options: InstanceOptions) -> anyhow::Result<Self> {
-        let mut lux = Lux::open(database).await?;
+        let mut lux = Lux::open(database).await?.with_queue_options(options.queue);
         if let Some(client) = &options.verifier {
             lux = lux.with_detectors(DetectorRegistry::builtin().with_llm_verifier(client.clone()));
         }
@@ -106,6 +110,21 @@ impl Instance {
             }
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Starts `workers` analysing the queued steps (those a crash left first) until the handle
+    /// is stopped; with 0, writes only queue their analysis, for another process to run.
+    pub async fn start_analysis(&self, workers: usize) -> AnalysisWorkers {
+        // Counted first, so a full queue left by a crash refuses writes from the start.
+        match self.lux.analysis_queue_status().await {
+            Ok(queue) if queue.depth > 0 => {
+                tracing::info!(waiting = queue.depth, "steps left waiting for analysis");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot count the analysis queue"),
+        }
+        tracing::info!(workers, "analysis workers started");
+        self.lux.start_analysis_workers(workers)
     }
 
     /// The upkeep of a long-running server: SQLite's planner statistics follow the data, and

@@ -1,12 +1,14 @@
 //! Prometheus metrics at `/metrics`: requests by operation and status, latency histograms,
-//! requests in flight, ingest outcomes, and the database pool — in the text format.
+//! requests in flight, ingest outcomes, the database pool and the analysis queue — in the text
+//! format.
 
 use std::sync::LazyLock;
 
+use lux_core::services::analysis_queue::QueueStatus;
 use lux_core::{Backend, Lux};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub(crate) struct Metrics {
@@ -17,6 +19,10 @@ pub(crate) struct Metrics {
     pub(crate) shed: IntCounterVec,
     pub(crate) ingest_items: IntCounterVec,
     pool: IntGaugeVec,
+    queue_depth: IntGauge,
+    queue_lag: Gauge,
+    queue_workers: IntGauge,
+    queue_jobs: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -54,6 +60,29 @@ fn build() -> Result<Metrics, prometheus::Error> {
         Opts::new("db_pool_connections", "Database pool connections by state"),
         &["state"],
     )?;
+    let queue_depth = IntGauge::new(
+        "analysis_queue_depth",
+        "Steps stored and waiting for analysis (in any process)",
+    )?;
+    let queue_lag = Gauge::new(
+        "analysis_queue_lag_seconds",
+        "How long the oldest step waiting for analysis has waited",
+    )?;
+    let queue_workers = IntGauge::new(
+        "analysis_workers",
+        "Workers analysing queued steps in this process",
+    )?;
+    let queue_jobs = IntCounterVec::new(
+        Opts::new(
+            "analysis_jobs_total",
+            "Analysis jobs this process completed, retried after a failure, or gave up",
+        ),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(queue_depth.clone()))?;
+    registry.register(Box::new(queue_lag.clone()))?;
+    registry.register(Box::new(queue_workers.clone()))?;
+    registry.register(Box::new(queue_jobs.clone()))?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(latency.clone()))?;
     registry.register(Box::new(in_flight.clone()))?;
@@ -68,6 +97,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         shed,
         ingest_items,
         pool,
+        queue_depth,
+        queue_lag,
+        queue_workers,
+        queue_jobs,
     })
 }
 
@@ -76,9 +109,27 @@ fn build() -> Result<Metrics, prometheus::Error> {
 pub(crate) static METRICS: LazyLock<Metrics> =
     LazyLock::new(|| build().expect("metric definitions are valid"));
 
-/// The text exposition, with the pool gauges read now.
-pub(crate) fn render(lux: &Lux) -> String {
+/// The text exposition, with the pool gauges and the analysis queue (when it could be read) as
+/// they are now.
+pub(crate) fn render(lux: &Lux, queue: Option<&QueueStatus>) -> String {
     let metrics = &*METRICS;
+    if let Some(queue) = queue {
+        metrics
+            .queue_depth
+            .set(i64::try_from(queue.depth).unwrap_or(i64::MAX));
+        metrics.queue_lag.set(queue.lag_seconds);
+        metrics
+            .queue_workers
+            .set(i64::try_from(queue.workers).unwrap_or(i64::MAX));
+        for (outcome, total) in [
+            ("completed", queue.completed),
+            ("retried", queue.retried),
+            ("abandoned", queue.abandoned),
+        ] {
+            let counter = metrics.queue_jobs.with_label_values(&[outcome]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
     let (size, idle) = match lux.backend() {
         Backend::Sqlite => {
             let pool = lux.db().get_sqlite_connection_pool();

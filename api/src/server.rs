@@ -74,8 +74,15 @@ fn healthz() -> Json<serde_json::Value> {
 }
 
 #[handler]
-fn metrics(state: Data<&AppState>) -> Response {
-    crate::metrics::render(&state.lux)
+async fn metrics(state: Data<&AppState>) -> Response {
+    let queue = match state.lux.analysis_queue_status().await {
+        Ok(queue) => Some(queue),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the analysis queue for /metrics");
+            None
+        }
+    };
+    crate::metrics::render(&state.lux, queue.as_ref())
         .with_content_type("text/plain; version=0.0.4")
         .into_response()
 }

@@ -10,6 +10,7 @@ use lux_entity::{session, step};
 
 use crate::domain::{NewSession, NewStep, SessionId, SessionRef, StepId};
 use crate::error::{Error, Result};
+use crate::services::analysis_queue::QueueOptions;
 use crate::services::ingest::{IngestOptions, IngestRecord, ItemResult, MAX_BATCH_ITEMS};
 use crate::store::Lux;
 
@@ -19,8 +20,12 @@ const STEPS_PER_SESSION: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IngestBenchReport {
     pub steps: usize,
-    /// Through `Lux::ingest` as any client's write goes: validated, numbered, analysed.
-    pub analysed: Duration,
+    /// Through `Lux::ingest` as any client's write goes in a server: validated, numbered, and
+    /// each step's analysis queued in its transaction (no worker running meanwhile).
+    pub queued: Duration,
+    /// How long `drain_workers` workers then took to analyse the queued steps.
+    pub drained: Duration,
+    pub drain_workers: usize,
     /// Through `Lux::ingest_with` with analysis off (data that carries its own analysis).
     pub unanalysed: Duration,
     /// Bare `insert_many` of the same rows.
@@ -49,21 +54,41 @@ fn content(n: usize) -> String {
 }
 
 /// Writes `steps` steps (in sessions of 100) through [`Lux::ingest`] in batches of `batch`
-/// records — with analysis, then without — then the same number through bare inserts, and
-/// times all three.
-pub async fn bench_ingest(lux: &Lux, steps: usize, batch: usize) -> Result<IngestBenchReport> {
+/// records with their analysis queued, times `workers` workers draining that queue, then writes
+/// the same number with analysis off and through bare inserts.
+pub async fn bench_ingest(
+    lux: &Lux,
+    steps: usize,
+    batch: usize,
+    workers: usize,
+) -> Result<IngestBenchReport> {
     if batch == 0 || batch > MAX_BATCH_ITEMS {
         return Err(Error::invalid(
             "batch",
             format!("must be between 1 and {MAX_BATCH_ITEMS}"),
         ));
     }
-    let analysed = ingest_steps(lux, steps, batch, IngestOptions { analyze: true }).await?;
+    let server = lux.clone().with_queue_options(QueueOptions {
+        max_depth: u64::MAX,
+        ..QueueOptions::default()
+    });
+    let paused = server.start_analysis_workers(0);
+    let queued = ingest_steps(&server, steps, batch, IngestOptions { analyze: true }).await?;
+    paused.stop().await;
+    let started = Instant::now();
+    let pool = server.start_analysis_workers(workers.max(1));
+    while server.analysis_queue_status().await?.depth > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.stop().await;
+    let drained = started.elapsed();
     let unanalysed = ingest_steps(lux, steps, batch, IngestOptions { analyze: false }).await?;
     let baseline = insert_steps(lux, steps, batch).await?;
     Ok(IngestBenchReport {
         steps,
-        analysed,
+        queued,
+        drained,
+        drain_workers: workers.max(1),
         unanalysed,
         baseline,
     })

@@ -22,6 +22,13 @@ pub enum Error {
     /// A synthesis update that could not be parsed.
     #[error("invalid synthesis update: {0}")]
     Synthesis(#[from] SynthesisParseError),
+    /// Lux is too far behind to take this now (the analysis queue is full); retry after the
+    /// given number of seconds.
+    #[error("busy: {reason}")]
+    Busy {
+        reason: String,
+        retry_after_secs: u32,
+    },
     /// The database failed or is unreachable; callers may retry.
     #[error("storage error: {0}")]
     Storage(#[from] DbErr),
@@ -88,6 +95,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Invalid { .. } => "invalid",
             Error::Conflict { .. } => "conflict",
+            Error::Busy { .. } => "busy",
             Error::Synthesis(_) => "invalid_synthesis",
             Error::Storage(_) => "storage",
         }

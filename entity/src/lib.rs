@@ -1,6 +1,7 @@
 //! SeaORM entities for Lux: one module per table and nothing else; the domain lives in `lux-core`.
 
 pub mod action_item;
+pub mod analysis_job;
 pub mod api_key;
 pub mod audit_log;
 pub mod bias_finding;

@@ -1,6 +1,7 @@
 //! Entity names without their module paths, for `use lux_entity::prelude::*`.
 
 pub use crate::action_item::Entity as ActionItem;
+pub use crate::analysis_job::Entity as AnalysisJob;
 pub use crate::api_key::Entity as ApiKey;
 pub use crate::audit_log::Entity as AuditLog;
 pub use crate::bias_finding::Entity as BiasFinding;

@@ -18,3 +18,17 @@ pub(crate) mod plugin;
 pub(crate) mod serve;
 pub(crate) mod sessions;
 pub(crate) mod train;
+
+/// How long a stopping server lets its analysis workers finish the jobs they hold; what is left
+/// stays queued for the next start.
+const ANALYSIS_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stops the analysis workers of a long-running command as it exits.
+pub(crate) async fn stop_analysis(workers: lux_core::services::analysis_queue::AnalysisWorkers) {
+    if tokio::time::timeout(ANALYSIS_STOP_GRACE, workers.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!("analysis workers still busy at exit; their jobs stay queued");
+    }
+}

@@ -46,10 +46,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     tracing::info!(database = %redact(&global.database_url()), "database open");
     tracing::info!("analysis: {}", lux.detectors().detection_mode().summary());
     instance.spawn_upkeep();
+    let workers = instance.start_analysis(global.analysis_workers()).await;
     let policy = AuthPolicy::new(loopback);
-    serve(
+    let served = serve(
         acceptor,
         AppState::with_max_in_flight(&instance, policy, args.max_in_flight),
     )
-    .await
+    .await;
+    super::stop_analysis(workers).await;
+    served
 }

@@ -107,6 +107,11 @@ impl From<lux_core::Error> for ToolError {
                 field: None,
                 message: reason,
             },
+            lux_core::Error::Busy { reason, .. } => ToolError {
+                code,
+                field: None,
+                message: reason,
+            },
             lux_core::Error::NotFound { entity, id } => ToolError {
                 code,
                 field: None,

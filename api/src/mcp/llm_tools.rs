@@ -551,6 +551,10 @@ impl LuxMcp {
                 .complete_session(caller.project, &reference, &Actor::new("mcp"))
                 .await?;
         }
+        // The monitor's events on this turn's steps are what the reply reports.
+        self.lux
+            .await_analysis(&new_steps, super::tools::ANALYSIS_WAIT)
+            .await?;
         let all_steps = self.lux.all_steps(caller.project, &reference).await?;
         let metrics = self.metrics_of(&all_steps, thought_step.step_number);
         let events: Vec<MonitorEvent> = self

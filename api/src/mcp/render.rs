@@ -75,6 +75,8 @@ pub(super) struct ThoughtReply<'a> {
     pub(super) session_id: String,
     pub(super) step: &'a Step,
     pub(super) findings: &'a [Finding],
+    /// Whether the thought's analysis was stored before the reply (or is still running).
+    pub(super) analysed: bool,
 }
 
 impl ThoughtReply<'_> {
@@ -122,8 +124,15 @@ impl ThoughtReply<'_> {
                 );
             }
         }
+        if !self.analysed {
+            let _ = writeln!(
+                out,
+                "\n_Lux is still analysing this thought; what it finds will appear in the session._"
+            );
+        }
         footer(&mut out, session, settings);
         let structured = json!({
+            "analysis": if self.analysed { "done" } else { "pending" },
             "thought_number": self.thought_number,
             "total_thoughts": self.total_thoughts,
             "next_thought_needed": self.next_thought_needed,
@@ -236,6 +245,7 @@ pub(super) struct Status {
     pub(super) detectors: Vec<String>,
     pub(super) monitor: bool,
     pub(super) detection: lux_core::detect::DetectionMode,
+    pub(super) queue: lux_core::services::analysis_queue::QueueStatus,
     pub(super) tools: Vec<String>,
 }
 
@@ -275,6 +285,11 @@ impl Status {
             if self.monitor { "on" } else { "off" }
         );
         let _ = writeln!(out, "- **Analysis:** {}", self.detection.summary());
+        let _ = writeln!(
+            out,
+            "- **Analysis queue:** {} step(s) waiting, the oldest for {:.1} s; {} worker(s) here",
+            self.queue.depth, self.queue.lag_seconds, self.queue.workers
+        );
         let _ = writeln!(out, "- **Tools:** {}", self.tools.join(", "));
         let _ = writeln!(out, "- **Dashboard:** {}", settings.public_url);
         let structured = json!({
@@ -286,6 +301,7 @@ impl Status {
             "detectors": self.detectors,
             "monitor": self.monitor,
             "analysis": self.detection.summary(),
+            "analysis_queue": self.queue,
             "analysis_features": self.detection.features(),
             "learned_detectors": self.detection.learned,
             "semantic_model": self.detection.semantic_model,

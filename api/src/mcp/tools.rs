@@ -29,6 +29,9 @@ pub(super) const THOUGHT_FIELDS: &[(&str, &str)] = &[
     ("branch_from_step", "branch_from_thought"),
 ];
 const MAX_TITLE_CHARS: usize = 200;
+/// How long a tool whose reply shows a step's findings waits for the step's analysis; past it
+/// the reply says the analysis is still running.
+pub(super) const ANALYSIS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const LIST_DEFAULT: u32 = 20;
 const LIST_MAX: u32 = 100;
 
@@ -217,6 +220,7 @@ impl LuxMcp {
             .await
             .map_err(|error| ToolError::from(error).renamed(THOUGHT_FIELDS))?;
         let step = written.value;
+        let analysed = self.lux.await_analysis(&[step.id], ANALYSIS_WAIT).await?;
         let findings = self.lux.step_findings(session.id, step.id).await?;
         let state = self.lux.thought_state(session.id).await?;
         let status = if !args.next_thought_needed {
@@ -242,6 +246,7 @@ impl LuxMcp {
                 .unwrap_or_else(|| session.id.to_string()),
             step: &step,
             findings: &findings,
+            analysed,
         };
         Ok(reply.render(&session, &self.settings))
     }
@@ -371,6 +376,7 @@ impl LuxMcp {
                 .collect(),
             monitor: registry.monitor.is_some(),
             detection: registry.detection_mode(),
+            queue: self.lux.analysis_queue_status().await?,
             tools: Self::all_tools()
                 .list_all()
                 .into_iter()
@@ -570,11 +576,16 @@ impl LuxMcp {
             .await?)
     }
 
+    /// The findings on a step this call wrote, once its analysis is stored (waiting up to
+    /// [`ANALYSIS_WAIT`]; past it, what is stored so far).
     pub(super) async fn findings_of(
         &self,
         session: &Session,
         step: &Step,
     ) -> Result<Vec<Finding>, ToolError> {
+        if !self.lux.await_analysis(&[step.id], ANALYSIS_WAIT).await? {
+            tracing::warn!(step = %step.id, "analysis not finished within the tool's wait");
+        }
         Ok(self.lux.step_findings(session.id, step.id).await?)
     }
 

@@ -58,7 +58,8 @@ pub(crate) enum ApiError {
     /// A fault in the server; the request id identifies it in the logs.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The database is unavailable; retry after the given seconds.
+    /// The database is unavailable, or analysis is too far behind to take more steps; retry
+    /// after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
@@ -136,6 +137,9 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => ApiError::BadRequest(body(error.code(), message, details)),
             Error::Synthesis(_) => ApiError::Unprocessable(body(error.code(), message, details)),
             Error::Conflict { .. } => ApiError::Conflict(body(error.code(), message, None)),
+            Error::Busy {
+                retry_after_secs, ..
+            } => ApiError::Unavailable(body(error.code(), message, None), *retry_after_secs),
             Error::Storage(db) if error.is_unavailable() => {
                 tracing::warn!(error = %db, "database unavailable");
                 ApiError::Unavailable(

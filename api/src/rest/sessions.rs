@@ -1,5 +1,7 @@
 //! `/sessions` and everything under one session: steps, model calls, synthesis, findings, alerts.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use lux_core::services::api_keys::Scope;
 use lux_core::{Actor, Lux, PageRequest, SessionFilter, SessionId, SessionRef, WriteOutcome};
@@ -57,7 +59,75 @@ macro_rules! written_response {
 }
 
 written_response!(SessionWritten, SessionDto, "session");
-written_response!(StepWritten, StepDto, "step");
+
+/// A step as its write returns it: the stored step, and its analysis when the call waited.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub(crate) struct AppendedStepDto {
+    #[oai(flatten)]
+    pub(crate) step: StepDto,
+    /// Present when the call asked to wait for the step's analysis.
+    pub(crate) analysis: Option<StepAnalysisDto>,
+}
+
+/// Whether a step's analysis was stored when the reply left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum AnalysisState {
+    /// Stored: the findings and alerts below are all there is.
+    Done,
+    /// Still running after the deadline; its findings will arrive on the live stream.
+    Pending,
+}
+
+/// What the monitor and detectors found on one step.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct StepAnalysisDto {
+    pub(crate) state: AnalysisState,
+    pub(crate) findings: Vec<FindingDto>,
+    pub(crate) alerts: Vec<MonitorEventDto>,
+}
+
+/// The analysis a step write may wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum WaitFor {
+    Analysis,
+}
+
+/// How long `?wait=analysis` waits for a step's analysis.
+const DEFAULT_ANALYSIS_WAIT: Duration = Duration::from_secs(10);
+/// The longest `Prefer: wait=N` is honoured.
+const MAX_ANALYSIS_WAIT: Duration = Duration::from_secs(60);
+
+/// The wait a `Prefer` header asks for (RFC 7240 `wait=N`, in seconds), capped; other
+/// preferences, and a malformed one, are ignored as the RFC says.
+fn preferred_wait(prefer: Option<&str>) -> Option<Duration> {
+    prefer?
+        .split([',', ';'])
+        .filter_map(|token| token.trim().strip_prefix("wait="))
+        .find_map(|seconds| seconds.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_ANALYSIS_WAIT))
+}
+
+#[derive(Debug, ApiResponse)]
+pub(crate) enum StepWritten {
+    /// The step was created. `Lux-Analysis` says whether its analysis is `done`, `pending`
+    /// (waited for, not finished) or `queued` (not waited for).
+    #[oai(status = 201)]
+    Created(
+        Json<AppendedStepDto>,
+        #[oai(header = "Lux-Analysis")] String,
+        #[oai(header = "Preference-Applied")] Option<String>,
+    ),
+    /// The step already existed (same client id): the stored one, unchanged.
+    #[oai(status = 200)]
+    Existing(
+        Json<AppendedStepDto>,
+        #[oai(header = "Lux-Analysis")] String,
+        #[oai(header = "Preference-Applied")] Option<String>,
+    ),
+}
 written_response!(ModelCallWritten, ModelCallDto, "model call");
 written_response!(SynthesisWritten, SynthesisVersionDto, "synthesis version");
 
@@ -257,7 +327,9 @@ impl SessionsApi {
 
     /// Append a step
     ///
-    /// The step number is assigned, or checked when given. Idempotent on the step's `id`.
+    /// The step number is assigned, or checked when given. Idempotent on the step's `id`. The
+    /// step's analysis runs after it is stored; `?wait=analysis` (up to 10 s) or `Prefer: wait=N`
+    /// (up to N seconds, at most 60) waits for it and returns what it found.
     #[oai(
         path = "/sessions/:id/steps",
         method = "post",
@@ -268,6 +340,11 @@ impl SessionsApi {
         auth: Auth,
         id: Path<String>,
         body: Json<NewStepBody>,
+        /// `analysis`: wait up to 10 s for the step's analysis and return its findings and alerts.
+        wait: Query<Option<WaitFor>>,
+        /// RFC 7240 preferences; `wait=N` waits up to N seconds (at most 60) for the analysis.
+        #[oai(name = "Prefer")]
+        prefer: poem_openapi::param::Header<Option<String>>,
     ) -> ApiResult<StepWritten> {
         let caller = self
             .policy
@@ -277,7 +354,40 @@ impl SessionsApi {
             .lux
             .append_step(caller.project, &session_ref(&id.0), body.0.into())
             .await?;
-        Ok(StepWritten::of(written))
+        let preferred = preferred_wait(prefer.0.as_deref());
+        let deadline = preferred.or(wait.0.map(|_| DEFAULT_ANALYSIS_WAIT));
+        let applied = preferred.map(|wait| format!("wait={}", wait.as_secs()));
+        let step = written.value;
+        let (label, analysis) = match deadline {
+            None => ("queued", None),
+            Some(deadline) => {
+                let done = self.lux.await_analysis(&[step.id], deadline).await?;
+                let findings = self.lux.step_findings(step.session_id, step.id).await?;
+                let alerts = self
+                    .lux
+                    .step_monitor_events(step.session_id, step.id)
+                    .await?;
+                let state = if done {
+                    AnalysisState::Done
+                } else {
+                    AnalysisState::Pending
+                };
+                let analysis = StepAnalysisDto {
+                    state,
+                    findings: findings.into_iter().map(Into::into).collect(),
+                    alerts: alerts.into_iter().map(Into::into).collect(),
+                };
+                (if done { "done" } else { "pending" }, Some(analysis))
+            }
+        };
+        let body = Json(AppendedStepDto {
+            step: step.into(),
+            analysis,
+        });
+        Ok(match written.outcome {
+            WriteOutcome::Created => StepWritten::Created(body, label.to_owned(), applied),
+            WriteOutcome::Duplicate => StepWritten::Existing(body, label.to_owned(), applied),
+        })
     }
 
     /// List model calls

@@ -148,6 +148,53 @@ fn an_unreachable_postgres_fails_fast_with_one_line() {
     );
 }
 
+/// `lux bench ingest` writes with analysis queued, drains the queue with the workers asked for,
+/// and prints every rate with its ratio to the bare insert.
+#[test]
+fn bench_ingest_prints_queued_and_drained_rates() {
+    let scratch = Scratch::sqlite();
+    let out = scratch.ok(&[
+        "bench",
+        "ingest",
+        "--steps",
+        "300",
+        "--batch",
+        "100",
+        "--workers",
+        "2",
+    ]);
+    assert!(out.contains("analysed afterwards by 2 worker(s)"), "{out}");
+    let header = out
+        .lines()
+        .find(|line| line.starts_with("backend"))
+        .unwrap_or_else(|| panic!("no header in {out}"));
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "backend",
+            "queued/s",
+            "ratio",
+            "unanalysed/s",
+            "ratio",
+            "insert_many/s",
+            "drained/s"
+        ]
+    );
+    let row = out
+        .lines()
+        .find(|line| line.starts_with("sqlite"))
+        .unwrap_or_else(|| panic!("no sqlite row in {out}"));
+    let figures: Vec<f64> = row
+        .split_whitespace()
+        .skip(1)
+        .map(|figure| figure.parse().unwrap())
+        .collect();
+    assert_eq!(figures.len(), 6, "{row}");
+    assert!(figures.iter().all(|figure| *figure > 0.0), "{row}");
+    // A ratio is the path's rate over the bare insert's.
+    assert!((figures[1] - figures[0] / figures[4]).abs() < 0.01, "{row}");
+}
+
 /// `lux bench mcp` drives a real `lux mcp` child and prints comparable figures for both paths,
 /// for all thoughts and, in a long session, for its first and last hundred apart.
 #[test]

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `lux` binary: real processes, real databases, real HTTP on loopback.
 
+mod analysis_queue;
 mod analytics;
 mod analytics_cli;
 mod browser;

@@ -244,3 +244,39 @@ macro_rules! cli_tests {
     };
 }
 pub(crate) use cli_tests;
+
+/// The value of one sample in the `/metrics` text of the server at `base`.
+pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the server at `base` has no step waiting for analysis (its `/metrics` gauge),
+/// as a client that needs every finding before reading waits.
+pub(crate) async fn wait_for_analysis(base: &str) {
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let depth = metric(&http, base, "lux_analysis_queue_depth").await;
+        if depth == 0.0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "analysis never caught up: {depth} steps waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -11,7 +11,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Value, json};
 
-use crate::support::{Scratch, cli_tests, free_port, serve_on};
+use crate::support::{Scratch, cli_tests, free_port, serve_on, wait_for_analysis};
 
 cli_tests!(
     every_write_path_runs_the_enabled_plugins,
@@ -94,6 +94,8 @@ async fn every_write_path_runs_the_enabled_plugins(scratch: &Scratch) {
     let client = ().serve(transport).await.expect("MCP over HTTP");
     sequential_thought(&client, "over-http").await;
     client.cancel().await.ok();
+    // The REST writes returned before their analysis; it is stored before the server stops.
+    wait_for_analysis(&base).await;
     drop(server);
 
     let mut command = tokio::process::Command::from(scratch.lux());

@@ -27,6 +27,7 @@ use crate::domain::{Severity, Span};
 pub use cost::{AnalysisCost, analysis_cost};
 pub use dynamic::DynamicDetectors;
 pub use patterns::{MinedPattern, PatternMiner, SessionDigest};
+pub(crate) use registry::failure_event;
 pub use registry::{
     DETECTOR_FAILURE, DetectionMode, DetectorFailure, DetectorRegistry, FAILURE_SOURCE,
     HEURISTIC_BUDGET, LLM_BUDGET, MAX_FINDINGS_PER_DETECTOR, RegisteredDetector, StepAnalysis,

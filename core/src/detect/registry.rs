@@ -440,7 +440,7 @@ fn finding(detector: &dyn BiasDetector, content: &str, detection: Detection) -> 
     })
 }
 
-fn failure_event(failure: &DetectorFailure) -> NewMonitorEvent {
+pub(crate) fn failure_event(failure: &DetectorFailure) -> NewMonitorEvent {
     let message = format!(
         "Detector {} {} {}: {}",
         failure.detector,

@@ -1,11 +1,11 @@
-//! Analysis as part of writing: reading a step's context, running the monitor and detectors on it
-//! before the write transaction opens, storing what they found inside that transaction, and
-//! re-running everything over stored history (`lux analyze`).
+//! Analysis of stored steps: the jobs a write queued (`services::analysis_queue`) and re-running
+//! everything over stored history (`lux analyze`). Both read a step's context the same way: the
+//! steps stored before it and the synthesis as it stood when it was written.
 //!
 //! **Invariant:** no detector runs while a write transaction is open (on SQLite that would hold
 //! the database write lock for as long as a slow plugin or model takes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::{
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
 
-use lux_entity::{bias_finding, monitor_event, session, step};
+use lux_entity::{analysis_job, bias_finding, monitor_event, session, step, synthesis_version};
 
 use crate::detect::{
     ContextWindow, DetectorInput, DetectorRegistry, PriorStep, StepAnalysis, StepUnderReview,
@@ -23,9 +23,10 @@ use crate::detect::{
 };
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::services::analysis_queue::ClaimedJob;
 use crate::services::findings::{record_finding_in, record_monitor_event_in};
-use crate::services::ingest::IngestRecord;
-use crate::store::{Lux, WriteCtx};
+use crate::services::synthesis::load_version;
+use crate::store::{Lux, WriteCtx, step_from_row};
 
 /// What a session looked like before a write: the windowed earlier steps, the newest synthesis.
 #[derive(Debug, Clone, Default)]
@@ -55,23 +56,6 @@ fn synthesis_context(version: &SynthesisVersion) -> SynthesisContext {
     }
 }
 
-/// Content the write will refuse anyway is not worth analysing.
-fn analysable(new: &NewStep) -> bool {
-    !new.content.trim().is_empty() && new.content.len() <= MAX_CONTENT_BYTES
-}
-
-/// Per-session state while a batch is analysed: context so far and the monitor following it.
-struct BatchSession {
-    context: SessionContext,
-    monitor: Option<crate::monitor::MonitorState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum SessionKey {
-    Id(SessionId),
-    External(String),
-}
-
 impl Lux {
     /// The detectors and monitor run on every write.
     pub fn detectors(&self) -> &Arc<DetectorRegistry> {
@@ -84,8 +68,9 @@ impl Lux {
         self
     }
 
-    /// Earlier steps (windowed) and the newest synthesis of a session, read outside any transaction.
-    async fn session_context(&self, session: SessionId) -> Result<SessionContext> {
+    /// The steps before `before` in a session, windowed as the detectors want them (the first
+    /// `head` and the last `tail`), read outside any transaction.
+    async fn context_before(&self, session: SessionId, before: i32) -> Result<SessionContext> {
         let window = self.analysis.context;
         let columns = [
             step::Column::StepNumber,
@@ -96,6 +81,7 @@ impl Lux {
             .select_only()
             .columns(columns)
             .filter(step::Column::SessionId.eq(session.0))
+            .filter(step::Column::StepNumber.lt(before))
             .order_by_asc(step::Column::StepNumber)
             .limit(window.head as u64)
             .into_tuple()
@@ -105,6 +91,7 @@ impl Lux {
             .select_only()
             .columns(columns)
             .filter(step::Column::SessionId.eq(session.0))
+            .filter(step::Column::StepNumber.lt(before))
             .order_by_desc(step::Column::StepNumber)
             .limit(window.tail as u64)
             .into_tuple()
@@ -126,183 +113,128 @@ impl Lux {
                 window,
             );
         }
-        let project = self.project_of_session(session).await?;
-        if let Some(project) = project
-            && let Some(version) = self
-                .latest_synthesis(project, &SessionRef::Id(session))
-                .await?
-        {
-            context.synthesis = Some(Arc::new(synthesis_context(&version)));
-        }
         Ok(context)
     }
 
-    async fn project_of_session(&self, session: SessionId) -> Result<Option<ProjectId>> {
-        let project: Option<Uuid> = session::Entity::find_by_id(session.0)
-            .select_only()
-            .column(session::Column::ProjectId)
-            .into_tuple()
+    /// The synthesis of `session` as it stood at `at` (the newest version written by then),
+    /// reusing `cache` while it is still that version.
+    async fn synthesis_at(
+        &self,
+        session: SessionId,
+        at: chrono::DateTime<chrono::Utc>,
+        cache: &mut Option<(Uuid, Arc<SynthesisContext>)>,
+    ) -> Result<Option<Arc<SynthesisContext>>> {
+        let row = synthesis_version::Entity::find()
+            .filter(synthesis_version::Column::SessionId.eq(session.0))
+            .filter(synthesis_version::Column::CreatedAt.lte(at))
+            .order_by_desc(synthesis_version::Column::CreatedAt)
+            .order_by_desc(synthesis_version::Column::Version)
             .one(self.db())
             .await?;
-        Ok(project.map(ProjectId))
-    }
-
-    /// Runs the monitor and detectors on a step about to be appended. `None` when there is
-    /// nothing to analyse or the context cannot be read (the write then reports the problem).
-    pub(crate) async fn analyze_new_step(
-        &self,
-        project: ProjectId,
-        reference: &SessionRef,
-        new: &NewStep,
-    ) -> Option<StepAnalysis> {
-        if !analysable(new) || self.analysis_is_off() {
-            return None;
-        }
-        let session = self.get_session(project, reference).await.ok()?;
-        let context = match self.session_context(session.id).await {
-            Ok(context) => context,
-            Err(error) => {
-                tracing::warn!(%error, session = %session.id, "cannot read context; step stored unanalysed");
-                return None;
-            }
+        let Some(row) = row else {
+            return Ok(None);
         };
-        if new
-            .step_number
-            .is_some_and(|n| n <= context.last_step_number)
+        if let Some((id, context)) = cache.as_ref()
+            && *id == row.id
         {
-            return None; // A replay or a conflict: the write decides, nothing new to analyse.
+            return Ok(Some(context.clone()));
         }
-        let mut monitor = self.analysis.monitor_for(&context.previous);
-        let input = Arc::new(DetectorInput {
-            step: StepUnderReview {
-                step_number: Some(new.step_number.unwrap_or(context.last_step_number + 1)),
-                kind: new.kind.clone(),
-                content: new.content.clone(),
-            },
-            previous: context.previous,
-            synthesis: context.synthesis,
-        });
-        Some(self.analysis.analyze(monitor.as_mut(), input).await)
+        let id = row.id;
+        let version = load_version(self.db(), row).await?;
+        let context = Arc::new(synthesis_context(&version));
+        *cache = Some((id, context.clone()));
+        Ok(Some(context))
     }
 
-    fn analysis_is_off(&self) -> bool {
+    /// Whether anything would analyse a step: no detectors, no plugins and no monitor means
+    /// steps are stored as sent.
+    pub(crate) fn analysis_is_off(&self) -> bool {
         self.analysis.detectors().is_empty()
             && self.analysis.dynamic().is_empty()
             && self.analysis.monitor.is_none()
     }
 
-    /// Analyses the step records of a batch in order, before its transaction opens. A step's
-    /// context is its session's stored steps followed by the earlier steps of the same batch.
-    pub(crate) async fn analyze_batch(
-        &self,
-        project: ProjectId,
-        records: &[IngestRecord],
-    ) -> Vec<Option<StepAnalysis>> {
-        let mut out: Vec<Option<StepAnalysis>> = vec![None; records.len()];
-        if self.analysis_is_off() {
-            return out;
-        }
-        let client_ids: Vec<Uuid> = records
-            .iter()
-            .filter_map(|record| match record {
-                IngestRecord::Step { step, .. } => step.id.map(|id| id.0),
-                _ => None,
-            })
-            .collect();
-        let stored: HashSet<Uuid> = if client_ids.is_empty() {
-            HashSet::new()
-        } else {
-            match step::Entity::find()
-                .select_only()
-                .column(step::Column::Id)
-                .filter(step::Column::Id.is_in(client_ids))
-                .into_tuple::<Uuid>()
-                .all(self.db())
-                .await
-            {
-                Ok(ids) => ids.into_iter().collect(),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read stored step ids; batch stored unanalysed");
-                    return out;
-                }
-            }
+    /// Analyses the claimed jobs of one session in step order (consecutive steps share their
+    /// context reads, as the detectors see a session written step by step) and stores each
+    /// analysis with its job's removal, in one transaction. A step's context is what was stored
+    /// before it, and the synthesis as it stood when it was written, so a late job finds what a
+    /// prompt one would and `lux analyze` agrees with both. Returns the jobs completed; a job
+    /// whose lease lapsed and was taken by another worker is left to that worker.
+    pub(crate) async fn analyse_session_jobs(&self, jobs: &[ClaimedJob]) -> Result<usize> {
+        let Some(first) = jobs.first() else {
+            return Ok(0);
         };
-
-        let mut aliases: HashMap<String, SessionId> = HashMap::new();
-        let mut sessions: HashMap<SessionKey, BatchSession> = HashMap::new();
-        for (index, record) in records.iter().enumerate() {
-            let (reference, new) = match record {
-                IngestRecord::Session(new) => {
-                    if let (Some(id), Some(external)) = (new.id, &new.external_id) {
-                        aliases.insert(external.trim().to_owned(), id);
-                    }
-                    continue;
+        let session = SessionId(first.row.session_id);
+        let tokens: HashMap<Uuid, Uuid> = jobs
+            .iter()
+            .map(|job| (job.row.step_id, job.token))
+            .collect();
+        let rows = step::Entity::find()
+            .filter(step::Column::Id.is_in(tokens.keys().copied()))
+            .order_by_asc(step::Column::StepNumber)
+            .all(self.db())
+            .await?;
+        let registry = self.analysis.clone();
+        let mut context: Option<SessionContext> = None;
+        let mut monitor = None;
+        let mut synthesis_cache = None;
+        let mut analysed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let follows = context
+                .as_ref()
+                .is_some_and(|c| c.last_step_number + 1 == row.step_number);
+            let context = match (follows, context.as_mut()) {
+                (true, Some(context)) => context,
+                _ => {
+                    let fresh = self.context_before(session, row.step_number).await?;
+                    monitor = registry.monitor_for(&fresh.previous);
+                    context.insert(fresh)
                 }
-                IngestRecord::Step { session, step } => (session, step),
-                _ => continue,
             };
-            if !analysable(new) || new.id.is_some_and(|id| stored.contains(&id.0)) {
-                continue;
-            }
-            let key = match reference {
-                SessionRef::Id(id) => SessionKey::Id(*id),
-                SessionRef::ExternalId(external) => match aliases.get(external.trim()) {
-                    Some(id) => SessionKey::Id(*id),
-                    None => SessionKey::External(external.trim().to_owned()),
-                },
-            };
-            if !sessions.contains_key(&key) {
-                let context = match self.get_session(project, reference).await {
-                    Ok(found) => {
-                        if let SessionRef::ExternalId(external) = reference {
-                            aliases.insert(external.trim().to_owned(), found.id);
-                        }
-                        match self.session_context(found.id).await {
-                            Ok(context) => context,
-                            Err(error) => {
-                                tracing::warn!(%error, "cannot read context; steps stored unanalysed");
-                                continue;
-                            }
-                        }
-                    }
-                    // Created earlier in this batch (or not at all: the write will say so).
-                    Err(_) => SessionContext::default(),
-                };
-                let monitor = self.analysis.monitor_for(&context.previous);
-                sessions.insert(key.clone(), BatchSession { context, monitor });
-            }
-            let Some(state) = sessions.get_mut(&key) else {
-                continue;
-            };
-            if new
-                .step_number
-                .is_some_and(|n| n <= state.context.last_step_number)
-            {
-                continue;
-            }
-            let step_number = new
-                .step_number
-                .unwrap_or(state.context.last_step_number + 1);
+            context.synthesis = self
+                .synthesis_at(session, row.created_at, &mut synthesis_cache)
+                .await?;
             let input = Arc::new(DetectorInput {
                 step: StepUnderReview {
-                    step_number: Some(step_number),
-                    kind: new.kind.clone(),
-                    content: new.content.clone(),
+                    step_number: Some(row.step_number),
+                    kind: row.kind.clone(),
+                    content: row.content.clone(),
                 },
-                previous: state.context.previous.clone(),
-                synthesis: state.context.synthesis.clone(),
+                previous: context.previous.clone(),
+                synthesis: context.synthesis.clone(),
             });
-            out[index] = Some(self.analysis.analyze(state.monitor.as_mut(), input).await);
-            state.context.push(
+            let analysis = registry.analyze(monitor.as_mut(), input).await;
+            context.push(
                 PriorStep {
-                    step_number,
-                    kind: new.kind.clone(),
-                    content: new.content.clone(),
+                    step_number: row.step_number,
+                    kind: row.kind.clone(),
+                    content: row.content.clone(),
                 },
-                self.analysis.context,
+                registry.context,
             );
+            analysed.push((step_from_row(row), analysis));
         }
-        out
+
+        let tx = self.begin_write().await?;
+        let mut ctx = WriteCtx::new(self, ProjectId(first.row.project_id));
+        let mut done = 0;
+        for (step, analysis) in analysed {
+            let Some(token) = tokens.get(&step.id.0) else {
+                continue;
+            };
+            let mine = analysis_job::Entity::delete_many()
+                .filter(analysis_job::Column::StepId.eq(step.id.0))
+                .filter(analysis_job::Column::ClaimToken.eq(*token))
+                .exec(&tx)
+                .await?;
+            if mine.rows_affected == 0 {
+                continue;
+            }
+            store_analysis_in(self, &tx, &mut ctx, &step, analysis).await?;
+            done += 1;
+        }
+        self.commit_queued(tx, ctx).await?;
+        Ok(done)
     }
 
     /// Which sessions `lux analyze` works on: one (by id in any project, or by external id in
@@ -408,6 +340,11 @@ impl Lux {
         };
         let replaced_events =
             delete_analysis_events(&tx, session.id, registry.monitor.is_some()).await?;
+        // Queued jobs of this session would add a second copy of what this run stores.
+        analysis_job::Entity::delete_many()
+            .filter(analysis_job::Column::SessionId.eq(session.id.0))
+            .exec(&tx)
+            .await?;
 
         let mut report = AnalyzeReport {
             session_id: session.id,

@@ -8,13 +8,11 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::detect::StepAnalysis;
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::services::analysis::store_analysis_in;
 use crate::services::findings::{record_finding_in, record_monitor_event_in};
 use crate::services::sessions::create_session_in;
-use crate::services::steps::append_step_in;
+use crate::services::steps::{append_queued_in, append_step_in};
 use crate::services::synthesis::add_synthesis_in;
 use crate::services::usage::record_model_call_in;
 use crate::store::{Lux, WriteCtx};
@@ -24,8 +22,8 @@ pub const MAX_BATCH_ITEMS: usize = 1000;
 /// How a batch is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOptions {
-    /// Run the monitor and detectors on the batch's new steps and store what they find (the
-    /// default, as for any write). Off for data that already carries its analysis — the demo's
+    /// Queue the batch's new steps for the monitor and detectors, as for any write (the
+    /// default). Off for data that already carries its analysis — the demo's
     /// planned findings, a re-import of an export — where running them again would double-count;
     /// `lux analyze` can always catch up later.
     pub analyze: bool,
@@ -139,23 +137,24 @@ impl Lux {
                 ),
             ));
         }
-        // Analysis runs before the transaction opens, each step seeing the batch's earlier steps.
-        let analyses = if options.analyze {
-            self.analyze_batch(project, records).await
-        } else {
-            vec![None; records.len()]
-        };
+        let steps = records
+            .iter()
+            .filter(|record| matches!(record, IngestRecord::Step { .. }))
+            .count();
+        if options.analyze {
+            self.admit_analysis_jobs(steps)?;
+        }
         // Most batches are clean: write them without a savepoint per item. The first item that
         // fails sends the batch back to the start, written item by item in savepoints, so a
         // failed item still leaves nothing of itself behind.
         if let Some(results) = self
-            .write_batch(project, records, &analyses, BatchMode::Optimistic)
+            .write_batch(project, records, options, BatchMode::Optimistic)
             .await?
         {
             return Ok(results);
         }
         let results = self
-            .write_batch(project, records, &analyses, BatchMode::Savepoints)
+            .write_batch(project, records, options, BatchMode::Savepoints)
             .await?;
         Ok(results.unwrap_or_default())
     }
@@ -166,22 +165,19 @@ impl Lux {
         &self,
         project: ProjectId,
         records: &[IngestRecord],
-        analyses: &[Option<StepAnalysis>],
+        options: &IngestOptions,
         mode: BatchMode,
     ) -> Result<Option<Vec<ItemResult>>> {
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
         ctx.absent_steps = absent_step_ids(&tx, records).await?;
         let mut results = Vec::with_capacity(records.len());
-        for (record, analysis) in records.iter().zip(analyses) {
+        for record in records {
             let outcome = match mode {
-                BatchMode::Optimistic => {
-                    self.ingest_one(&tx, &mut ctx, record, analysis.clone())
-                        .await
-                }
+                BatchMode::Optimistic => self.ingest_one(&tx, &mut ctx, record, options).await,
                 BatchMode::Savepoints => {
                     self.in_savepoint(&tx, &mut ctx, async |conn, ctx| {
-                        self.ingest_one(conn, ctx, record, analysis.clone()).await
+                        self.ingest_one(conn, ctx, record, options).await
                     })
                     .await
                 }
@@ -208,19 +204,18 @@ impl Lux {
         conn: &sea_orm::DatabaseTransaction,
         ctx: &mut WriteCtx,
         record: &IngestRecord,
-        analysis: Option<StepAnalysis>,
+        options: &IngestOptions,
     ) -> Result<ItemResult> {
         Ok(match record {
             IngestRecord::Session(new) => {
                 ItemResult::of(create_session_in(self, conn, ctx, new).await?, |s| s.id.0)
             }
             IngestRecord::Step { session, step } => {
-                let written = append_step_in(self, conn, ctx, session, step).await?;
-                if let Some(analysis) = analysis
-                    && written.outcome == WriteOutcome::Created
-                {
-                    store_analysis_in(self, conn, ctx, &written.value, analysis).await?;
-                }
+                let written = if options.analyze {
+                    append_queued_in(self, conn, ctx, session, step).await?
+                } else {
+                    append_step_in(self, conn, ctx, session, step).await?
+                };
                 ItemResult::of(written, |s| s.id.0)
             }
             IngestRecord::ModelCall { session, call } => ItemResult::of(

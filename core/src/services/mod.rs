@@ -1,6 +1,7 @@
 //! Services: the operations every door (REST, MCP, CLI) calls, as methods on [`crate::Lux`].
 
 pub mod analysis;
+pub mod analysis_queue;
 pub mod analytics;
 pub mod api_keys;
 pub mod compare;

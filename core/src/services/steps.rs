@@ -8,11 +8,9 @@ use tracing::instrument;
 
 use lux_entity::{session, step};
 
-use crate::detect::StepAnalysis;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::live::LiveEventKind;
-use crate::services::analysis::store_analysis_in;
 use crate::store::{Lux, WriteCtx, step_from_row};
 
 /// Validated fields of a new step.
@@ -217,21 +215,18 @@ pub(crate) async fn step_of_session<C: ConnectionTrait>(
     }
 }
 
-/// Appends a step with the analysis run on it before the transaction opened; the analysis is
-/// stored only when the step is new (a replay keeps what its first write stored).
-pub(crate) async fn append_analysed_in<C: ConnectionTrait>(
+/// Appends a step and, when it is new and something analyses steps, queues its analysis in the
+/// same transaction (a replay keeps what its first write stored or queued).
+pub(crate) async fn append_queued_in<C: ConnectionTrait>(
     lux: &Lux,
     conn: &C,
     ctx: &mut WriteCtx,
     session: &SessionRef,
     new: &NewStep,
-    analysis: Option<StepAnalysis>,
 ) -> Result<Written<Step>> {
     let written = append_step_in(lux, conn, ctx, session, new).await?;
-    if let Some(analysis) = analysis
-        && written.outcome == WriteOutcome::Created
-    {
-        store_analysis_in(lux, conn, ctx, &written.value, analysis).await?;
+    if written.outcome == WriteOutcome::Created && lux.analyses_writes() {
+        ctx.queue_analysis(&written.value);
     }
     Ok(written)
 }
@@ -244,11 +239,11 @@ impl Lux {
         session: &SessionRef,
         new: NewStep,
     ) -> Result<Written<Step>> {
-        // Detectors run before the write transaction opens; what they found is stored in it.
-        let analysis = self.analyze_new_step(project, session, &new).await;
+        // The step and its analysis job are stored together; the analysis runs after the commit.
+        self.admit_analysis_jobs(1)?;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
-        let written = append_analysed_in(self, &tx, &mut ctx, session, &new, analysis).await?;
+        let written = append_queued_in(self, &tx, &mut ctx, session, &new).await?;
         self.commit(tx, ctx).await?;
         Ok(written)
     }

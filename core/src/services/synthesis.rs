@@ -39,7 +39,7 @@ async fn next_version<C: ConnectionTrait>(
     Ok(next)
 }
 
-async fn load_version<C: ConnectionTrait>(
+pub(crate) async fn load_version<C: ConnectionTrait>(
     conn: &C,
     row: synthesis_version::Model,
 ) -> Result<SynthesisVersion> {

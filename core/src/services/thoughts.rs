@@ -7,14 +7,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use lux_entity::{bias_finding, step};
+use lux_entity::{bias_finding, monitor_event, step};
 
 use crate::domain::*;
 use crate::error::Result;
 
 use crate::services::sessions::{CheckedPatch, session_in, update_session_in};
-use crate::services::steps::append_analysed_in;
-use crate::store::{Backend, Lux, WriteCtx, finding_from_row};
+use crate::services::steps::append_queued_in;
+use crate::store::{Backend, Lux, WriteCtx, finding_from_row, monitor_event_from_row};
 
 /// Where a thought sits in its host's numbering: what, with its text, identifies a retry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,8 +65,7 @@ pub struct ThoughtState {
 }
 
 impl Lux {
-    /// A host's thought in one transaction: the step (analysed before the transaction opens, as
-    /// every write is) and, when `complete` says it was the host's last thought, the session
+    /// A host's thought in one transaction: the step with its analysis job and, when `complete` says it was the host's last thought, the session
     /// completed with it — a crash leaves both or neither. Returns the step and the session as
     /// the write left it.
     pub async fn record_thought(
@@ -77,10 +76,10 @@ impl Lux {
         complete: bool,
         actor: &Actor,
     ) -> Result<(Written<Step>, Session)> {
-        let analysis = self.analyze_new_step(project, session, &new).await;
+        self.admit_analysis_jobs(1)?;
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
-        let written = append_analysed_in(self, &tx, &mut ctx, session, &new, analysis).await?;
+        let written = append_queued_in(self, &tx, &mut ctx, session, &new).await?;
         let reference = SessionRef::Id(written.value.session_id);
         let current = session_in(&tx, written.value.session_id).await?;
         let session = if complete && current.status == SessionStatus::Active {
@@ -148,5 +147,21 @@ impl Lux {
             .all(self.db())
             .await?;
         rows.into_iter().map(finding_from_row).collect()
+    }
+
+    /// The monitor events stored on one step of `session`, oldest first.
+    pub async fn step_monitor_events(
+        &self,
+        session: SessionId,
+        step: StepId,
+    ) -> Result<Vec<MonitorEvent>> {
+        let rows = monitor_event::Entity::find()
+            .filter(monitor_event::Column::SessionId.eq(session.0))
+            .filter(monitor_event::Column::StepId.eq(step.0))
+            .order_by_asc(monitor_event::Column::CreatedAt)
+            .order_by_asc(monitor_event::Column::Id)
+            .all(self.db())
+            .await?;
+        rows.into_iter().map(monitor_event_from_row).collect()
     }
 }

@@ -232,6 +232,8 @@ pub struct Lux {
     default_project: ProjectId,
     /// Detectors and monitor run on every step written (see `services::analysis`).
     pub(crate) analysis: Arc<crate::detect::DetectorRegistry>,
+    /// The analysis queue's in-process side (see `services::analysis_queue`).
+    pub(crate) queue: Arc<crate::services::analysis_queue::QueueState>,
 }
 
 impl Lux {
@@ -279,6 +281,7 @@ impl Lux {
             bus: EventBus::default(),
             default_project: ProjectId(uuid::Uuid::nil()),
             analysis: Arc::new(crate::detect::DetectorRegistry::builtin()),
+            queue: Arc::default(),
         };
         lux.default_project = lux.ensure_default_project().await?;
         lux.seed_shipped_prices().await?;
@@ -318,6 +321,7 @@ impl Lux {
             bus: EventBus::default(),
             default_project: ProjectId(uuid::Uuid::nil()),
             analysis: Arc::new(crate::detect::DetectorRegistry::empty()),
+            queue: Arc::default(),
         }
     }
 

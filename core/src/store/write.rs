@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use lux_entity::{audit_log, model_price, session};
+use lux_entity::{analysis_job, audit_log, model_price, session};
 
 use crate::domain::{Actor, PriceId, ProjectId, SessionId, SessionRef, StoredPrice};
 use crate::error::{Error, Result};
@@ -42,7 +42,16 @@ pub(crate) struct WriteCtx {
     pub(crate) touched: HashSet<SessionId>,
     /// Step ids known not to be stored (a batch's prefetch), so their idempotency lookup is skipped.
     pub(crate) absent_steps: HashSet<Uuid>,
+    /// Analysis jobs of the steps this transaction stored, written with them at commit.
+    jobs: Vec<analysis_job::ActiveModel>,
     prices: Option<PriceTable>,
+}
+
+/// Where an item of a batch started, so what it queued can be dropped if it fails.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkpoint {
+    events: usize,
+    jobs: usize,
 }
 
 /// The price list in the shape `pricing::select_price` wants, with each entry's stored id beside it.
@@ -87,6 +96,7 @@ impl WriteCtx {
             next_version: HashMap::new(),
             touched: HashSet::new(),
             absent_steps: HashSet::new(),
+            jobs: Vec::new(),
             prices: None,
         }
     }
@@ -101,14 +111,27 @@ impl WriteCtx {
         });
     }
 
-    /// Marks where an item of a batch starts, so its traces can be dropped if it fails.
-    pub(crate) fn checkpoint(&self) -> usize {
-        self.events.len()
+    /// Queues the analysis of a step this transaction stored: its job is written at commit.
+    pub(crate) fn queue_analysis(&mut self, step: &crate::domain::Step) {
+        self.jobs.push(crate::services::analysis_queue::new_job(
+            step,
+            self.project,
+            self.now,
+        ));
     }
 
-    /// Forgets what a failed (rolled back) item may have cached or announced.
-    pub(crate) fn rollback_to(&mut self, checkpoint: usize) {
-        self.events.truncate(checkpoint);
+    /// Marks where an item of a batch starts, so its traces can be dropped if it fails.
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            events: self.events.len(),
+            jobs: self.jobs.len(),
+        }
+    }
+
+    /// Forgets what a failed (rolled back) item may have cached, queued or announced.
+    pub(crate) fn rollback_to(&mut self, checkpoint: Checkpoint) {
+        self.events.truncate(checkpoint.events);
+        self.jobs.truncate(checkpoint.jobs);
         self.sessions.clear();
         self.external_ids.clear();
         self.next_step.clear();
@@ -200,12 +223,37 @@ impl WriteCtx {
 
 impl Lux {
     /// Commits a write and only then tells subscribers about it.
-    pub(crate) async fn commit(&self, tx: DatabaseTransaction, mut ctx: WriteCtx) -> Result<()> {
+    /// Commits a write with what it queued and announced; then the analysis jobs it stored
+    /// are handed to the workers, or run now in a process without any.
+    pub(crate) async fn commit(&self, tx: DatabaseTransaction, ctx: WriteCtx) -> Result<()> {
+        let jobs = self.commit_queued(tx, ctx).await?;
+        self.jobs_committed(&jobs).await;
+        Ok(())
+    }
+
+    /// Commits a write and says which steps' analysis jobs it stored, leaving them for the
+    /// caller to hand on (the analysis of a job commits through here, queuing nothing).
+    pub(crate) async fn commit_queued(
+        &self,
+        tx: DatabaseTransaction,
+        mut ctx: WriteCtx,
+    ) -> Result<Vec<Uuid>> {
         ctx.touch_sessions(&tx).await?;
         log_events(&tx, &ctx.events).await?;
+        let jobs: Vec<Uuid> = ctx
+            .jobs
+            .iter()
+            .filter_map(|job| job.step_id.clone().take())
+            .collect();
+        // Chunked: SQLite caps bound parameters per statement (10 columns a row).
+        let mut queued = std::mem::take(&mut ctx.jobs).into_iter().peekable();
+        while queued.peek().is_some() {
+            let chunk: Vec<_> = queued.by_ref().take(3000).collect();
+            analysis_job::Entity::insert_many(chunk).exec(&tx).await?;
+        }
         tx.commit().await?;
         self.events().nudge();
-        Ok(())
+        Ok(jobs)
     }
 
     /// Runs one write as a savepoint of `tx`: on error it leaves nothing of itself behind.

@@ -1,6 +1,7 @@
 //! Integration tests of `lux-core` against real databases: a SQLite file always, PostgreSQL when configured.
 
 mod analysis;
+mod analysis_queue;
 mod analytics;
 mod compare;
 mod demo;

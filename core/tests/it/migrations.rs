@@ -17,8 +17,9 @@ const POSTGRES_ONLY_TABLES: [&str; 4] = [
     "analytics_day_signals_current",
 ];
 
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 27] = [
     "projects",
+    "analysis_jobs",
     "analytics_daily",
     "analytics_day_activity",
     "analytics_day_calls",
