@@ -206,7 +206,10 @@ impl AdminApi {
                 "projects are created by the operator (`lux` CLI or a keyless local server)",
             ));
         }
-        let project = self.lux.create_project(&body.0.slug, &body.0.name).await?;
+        let project = self
+            .lux
+            .create_project(&body.0.slug.0, &body.0.name.0)
+            .await?;
         Ok(ProjectCreated::Created(Json(project.into())))
     }
 
@@ -248,19 +251,21 @@ impl AdminApi {
         let project = match &body.0.project {
             None => caller.project,
             Some(slug) => {
-                let project =
-                    self.lux.project_by_slug(slug).await?.ok_or_else(|| {
-                        ApiError::not_found(format!("project {slug:?} not found"))
-                    })?;
+                let project = self.lux.project_by_slug(&slug.0).await?.ok_or_else(|| {
+                    ApiError::not_found(format!("project {:?} not found", slug.0))
+                })?;
                 if !caller.anonymous && project.id != caller.project {
-                    return Err(ApiError::not_found(format!("project {slug:?} not found")));
+                    return Err(ApiError::not_found(format!(
+                        "project {:?} not found",
+                        slug.0
+                    )));
                 }
                 project.id
             }
         };
         let created = self
             .lux
-            .create_api_key(project, &body.0.name, body.0.scope.into())
+            .create_api_key(project, &body.0.name.0, body.0.scope.into())
             .await?;
         self.policy.note_key_created();
         Ok(KeyCreated::Created(Json(created.into())))

@@ -14,6 +14,7 @@ use super::analytics::TokensDto;
 use super::auth::{Auth, AuthPolicy};
 use super::dto::{ActionItemDto, FindingDto, InsightDto, MonitorEventDto, SessionDto};
 use super::error::{ApiError, ApiResult};
+use super::text::Text;
 
 pub(crate) struct CompareApi {
     pub(crate) lux: Lux,
@@ -71,7 +72,7 @@ impl From<TextDiff> for TextDiffDto {
 
 fn insight_dto(insight: Insight) -> InsightDto {
     InsightDto {
-        text: insight.text,
+        text: Text(insight.text),
         confidence: insight.confidence,
         source_step: insight.source_step,
         supported_by_evidence: insight.supported_by_evidence,
@@ -80,10 +81,10 @@ fn insight_dto(insight: Insight) -> InsightDto {
 
 fn action_dto(action: ActionItem) -> ActionItemDto {
     ActionItemDto {
-        action: action.action,
+        action: Text(action.action),
         priority: Some(action.priority.into()),
-        rationale: action.rationale,
-        dependencies: action.dependencies,
+        rationale: action.rationale.map(Text),
+        dependencies: action.dependencies.into_iter().map(Text).collect(),
     }
 }
 

@@ -13,6 +13,7 @@ use poem_openapi::{Enum, Object, Union};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::text::{self, Text};
 
 // ---- sessions ---------------------------------------------------------------------------------
 
@@ -97,17 +98,17 @@ impl From<Session> for SessionDto {
 pub(crate) struct NewSessionBody {
     /// Client-chosen id (UUID); makes creation idempotent.
     pub(crate) id: Option<Uuid>,
-    pub(crate) external_id: Option<String>,
+    pub(crate) external_id: Option<Text>,
     /// Lowercase identifier: a-z, 0-9, `_ . : -`, at most 64 characters.
-    pub(crate) tool: String,
+    pub(crate) tool: Text,
     /// Defaults to `active`.
     pub(crate) status: Option<SessionStatusDto>,
-    pub(crate) title: Option<String>,
-    pub(crate) user_id: Option<String>,
-    pub(crate) client: Option<String>,
-    pub(crate) model: Option<String>,
+    pub(crate) title: Option<Text>,
+    pub(crate) user_id: Option<Text>,
+    pub(crate) client: Option<Text>,
+    pub(crate) model: Option<Text>,
     #[oai(default)]
-    pub(crate) tags: Vec<String>,
+    pub(crate) tags: Vec<Text>,
     /// A JSON object, at most 256 KiB.
     pub(crate) metadata: Option<serde_json::Value>,
     /// For imports of history; defaults to now.
@@ -120,14 +121,14 @@ impl From<NewSessionBody> for NewSession {
     fn from(body: NewSessionBody) -> Self {
         NewSession {
             id: body.id.map(SessionId),
-            external_id: body.external_id,
-            tool: body.tool,
+            external_id: text::optional(body.external_id),
+            tool: body.tool.into(),
             status: body.status.map(Into::into),
-            title: body.title,
-            user_id: body.user_id,
-            client: body.client,
-            model: body.model,
-            tags: body.tags,
+            title: text::optional(body.title),
+            user_id: text::optional(body.user_id),
+            client: text::optional(body.client),
+            model: text::optional(body.model),
+            tags: text::all(body.tags),
             metadata: body.metadata,
             created_at: body.created_at,
             completed_at: body.completed_at,
@@ -141,9 +142,9 @@ impl From<NewSessionBody> for NewSession {
 pub(crate) struct SessionPatchBody {
     pub(crate) status: Option<SessionStatusDto>,
     /// `null` clears the title.
-    pub(crate) title: MaybeUndefined<String>,
+    pub(crate) title: MaybeUndefined<Text>,
     /// Replaces all tags.
-    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) tags: Option<Vec<Text>>,
     /// Replaces the metadata object.
     pub(crate) metadata: Option<serde_json::Value>,
 }
@@ -155,9 +156,9 @@ impl From<SessionPatchBody> for SessionPatch {
             title: match body.title {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(title) => Some(Some(title)),
+                MaybeUndefined::Value(title) => Some(Some(title.0)),
             },
-            tags: body.tags,
+            tags: body.tags.map(text::all),
             metadata: body.metadata,
         }
     }
@@ -226,11 +227,11 @@ pub(crate) struct NewStepBody {
     /// Checked when given (must be the next number); assigned when absent.
     pub(crate) step_number: Option<i32>,
     /// `thought`, `reasoning`, `bias_check`, `plan`, … (lowercase identifier).
-    pub(crate) kind: String,
+    pub(crate) kind: Text,
     /// At most 1 MiB.
-    pub(crate) content: String,
-    pub(crate) raw_response: Option<String>,
-    pub(crate) model: Option<String>,
+    pub(crate) content: Text,
+    pub(crate) raw_response: Option<Text>,
+    pub(crate) model: Option<Text>,
     /// 0 to 1.
     pub(crate) confidence: Option<f64>,
     /// 0 to 1.
@@ -239,7 +240,7 @@ pub(crate) struct NewStepBody {
     pub(crate) is_revision: bool,
     pub(crate) revises_step: Option<i32>,
     pub(crate) branch_from_step: Option<i32>,
-    pub(crate) branch_id: Option<String>,
+    pub(crate) branch_id: Option<Text>,
     pub(crate) metadata: Option<serde_json::Value>,
     pub(crate) created_at: Option<DateTime<Utc>>,
 }
@@ -249,16 +250,16 @@ impl From<NewStepBody> for NewStep {
         NewStep {
             id: body.id.map(StepId),
             step_number: body.step_number,
-            kind: body.kind,
-            content: body.content,
-            raw_response: body.raw_response,
-            model: body.model,
+            kind: body.kind.into(),
+            content: body.content.into(),
+            raw_response: text::optional(body.raw_response),
+            model: text::optional(body.model),
             confidence: body.confidence,
             clarity: body.clarity,
             is_revision: body.is_revision,
             revises_step: body.revises_step,
             branch_from_step: body.branch_from_step,
-            branch_id: body.branch_id,
+            branch_id: text::optional(body.branch_id),
             metadata: body.metadata,
             created_at: body.created_at,
         }
@@ -331,8 +332,8 @@ pub(crate) struct NewModelCallBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
     /// `openai`, `anthropic`, `openrouter`, … (lowercase identifier).
-    pub(crate) provider: String,
-    pub(crate) model: String,
+    pub(crate) provider: Text,
+    pub(crate) model: Text,
     /// All prompt tokens, cached ones included.
     #[oai(default)]
     pub(crate) input_tokens: i64,
@@ -348,7 +349,7 @@ pub(crate) struct NewModelCallBody {
     pub(crate) latency_ms: i64,
     /// Defaults to `ok`.
     pub(crate) status: Option<CallStatusDto>,
-    pub(crate) error: Option<String>,
+    pub(crate) error: Option<Text>,
     pub(crate) created_at: Option<DateTime<Utc>>,
 }
 
@@ -357,8 +358,8 @@ impl From<NewModelCallBody> for NewModelCall {
         NewModelCall {
             id: body.id.map(ModelCallId),
             step_id: body.step_id.map(StepId),
-            provider: body.provider,
-            model: body.model,
+            provider: body.provider.into(),
+            model: body.model.into(),
             input_tokens: body.input_tokens,
             output_tokens: body.output_tokens,
             cached_input_tokens: body.cached_input_tokens,
@@ -369,7 +370,7 @@ impl From<NewModelCallBody> for NewModelCall {
                 CallStatusDto::Error => CallStatus::Error,
                 CallStatusDto::Timeout => CallStatus::Timeout,
             },
-            error: body.error,
+            error: text::optional(body.error),
             created_at: body.created_at,
         }
     }
@@ -408,7 +409,7 @@ impl From<PriorityDto> for ActionPriority {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct InsightDto {
-    pub(crate) text: String,
+    pub(crate) text: Text,
     pub(crate) confidence: Option<f64>,
     pub(crate) source_step: Option<i32>,
     pub(crate) supported_by_evidence: Option<bool>,
@@ -417,19 +418,19 @@ pub(crate) struct InsightDto {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct ActionItemDto {
-    pub(crate) action: String,
+    pub(crate) action: Text,
     /// Defaults to `medium`.
     pub(crate) priority: Option<PriorityDto>,
-    pub(crate) rationale: Option<String>,
+    pub(crate) rationale: Option<Text>,
     #[oai(default)]
-    pub(crate) dependencies: Vec<String>,
+    pub(crate) dependencies: Vec<Text>,
 }
 
 /// A structured synthesis update.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct SynthesisUpdateDto {
-    pub(crate) current_understanding: Option<String>,
+    pub(crate) current_understanding: Option<Text>,
     #[oai(default)]
     pub(crate) insights: Vec<InsightDto>,
     #[oai(default)]
@@ -437,22 +438,22 @@ pub(crate) struct SynthesisUpdateDto {
     pub(crate) confidence: Option<f64>,
     pub(crate) clarity: Option<f64>,
     #[oai(default)]
-    pub(crate) recommendations: Vec<String>,
+    pub(crate) recommendations: Vec<Text>,
     #[oai(default)]
-    pub(crate) context_factors: Vec<String>,
+    pub(crate) context_factors: Vec<Text>,
     #[oai(default)]
-    pub(crate) constraints: Vec<String>,
+    pub(crate) constraints: Vec<Text>,
 }
 
 impl From<SynthesisUpdateDto> for SynthesisUpdate {
     fn from(body: SynthesisUpdateDto) -> Self {
         SynthesisUpdate {
-            current_understanding: body.current_understanding,
+            current_understanding: text::optional(body.current_understanding),
             insights: body
                 .insights
                 .into_iter()
                 .map(|insight| InsightInput {
-                    text: insight.text,
+                    text: insight.text.into(),
                     confidence: insight.confidence,
                     source_step: insight.source_step,
                     supported_by_evidence: insight.supported_by_evidence,
@@ -462,17 +463,17 @@ impl From<SynthesisUpdateDto> for SynthesisUpdate {
                 .action_items
                 .into_iter()
                 .map(|action| ActionItemInput {
-                    action: action.action,
+                    action: action.action.into(),
                     priority: action.priority.map_or(ActionPriority::Medium, Into::into),
-                    rationale: action.rationale,
-                    dependencies: action.dependencies,
+                    rationale: text::optional(action.rationale),
+                    dependencies: text::all(action.dependencies),
                 })
                 .collect(),
             confidence: body.confidence,
             clarity: body.clarity,
-            recommendations: body.recommendations,
-            context_factors: body.context_factors,
-            constraints: body.constraints,
+            recommendations: text::all(body.recommendations),
+            context_factors: text::all(body.context_factors),
+            constraints: text::all(body.constraints),
         }
     }
 }
@@ -486,7 +487,7 @@ pub(crate) struct NewSynthesisBody {
     /// The step this update came from.
     pub(crate) step_id: Option<Uuid>,
     pub(crate) step_number: Option<i32>,
-    pub(crate) raw: Option<String>,
+    pub(crate) raw: Option<Text>,
     pub(crate) update: Option<SynthesisUpdateDto>,
     pub(crate) created_at: Option<DateTime<Utc>>,
 }
@@ -496,7 +497,7 @@ impl TryFrom<NewSynthesisBody> for NewSynthesis {
 
     fn try_from(body: NewSynthesisBody) -> Result<Self, ApiError> {
         let input = match (body.raw, body.update) {
-            (Some(raw), None) => SynthesisInput::Raw(raw),
+            (Some(raw), None) => SynthesisInput::Raw(raw.into()),
             (None, Some(update)) => SynthesisInput::Structured(update.into()),
             _ => {
                 return Err(ApiError::bad_request(
@@ -552,7 +553,7 @@ impl From<SynthesisVersion> for SynthesisVersionDto {
                 .insights
                 .into_iter()
                 .map(|insight| InsightDto {
-                    text: insight.text,
+                    text: Text(insight.text),
                     confidence: insight.confidence,
                     source_step: insight.source_step,
                     supported_by_evidence: insight.supported_by_evidence,
@@ -562,10 +563,10 @@ impl From<SynthesisVersion> for SynthesisVersionDto {
                 .action_items
                 .into_iter()
                 .map(|action| ActionItemDto {
-                    action: action.action,
+                    action: Text(action.action),
                     priority: Some(action.priority.into()),
-                    rationale: action.rationale,
-                    dependencies: action.dependencies,
+                    rationale: action.rationale.map(Text),
+                    dependencies: action.dependencies.into_iter().map(Text).collect(),
                 })
                 .collect(),
             parsed: version.parsed,
@@ -659,17 +660,17 @@ impl From<Finding> for FindingDto {
 pub(crate) struct NewFindingBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
-    pub(crate) detector: String,
-    pub(crate) detector_version: String,
-    pub(crate) bias_type: String,
+    pub(crate) detector: Text,
+    pub(crate) detector_version: Text,
+    pub(crate) bias_type: Text,
     pub(crate) severity: SeverityDto,
     /// 0 to 1.
     pub(crate) confidence: f64,
-    pub(crate) explanation: String,
+    pub(crate) explanation: Text,
     /// Byte offsets into the step's content; both or neither, and only with `step_id`.
     pub(crate) evidence_start: Option<i64>,
     pub(crate) evidence_end: Option<i64>,
-    pub(crate) suggestion: Option<String>,
+    pub(crate) suggestion: Option<Text>,
     pub(crate) created_at: Option<DateTime<Utc>>,
 }
 
@@ -697,14 +698,14 @@ impl TryFrom<NewFindingBody> for NewFinding {
         Ok(NewFinding {
             id: body.id.map(FindingId),
             step_id: body.step_id.map(StepId),
-            detector: body.detector,
-            detector_version: body.detector_version,
-            bias_type: body.bias_type,
+            detector: body.detector.into(),
+            detector_version: body.detector_version.into(),
+            bias_type: body.bias_type.into(),
             severity: body.severity.into(),
             confidence: body.confidence,
-            explanation: body.explanation,
+            explanation: body.explanation.into(),
             evidence,
-            suggestion: body.suggestion,
+            suggestion: text::optional(body.suggestion),
             created_at: body.created_at,
         })
     }
@@ -748,10 +749,10 @@ impl From<MonitorEvent> for MonitorEventDto {
 pub(crate) struct NewMonitorEventBody {
     pub(crate) id: Option<Uuid>,
     pub(crate) step_id: Option<Uuid>,
-    pub(crate) kind: String,
+    pub(crate) kind: Text,
     pub(crate) severity: SeverityDto,
     pub(crate) score: f64,
-    pub(crate) message: String,
+    pub(crate) message: Text,
     pub(crate) data: Option<serde_json::Value>,
     pub(crate) created_at: Option<DateTime<Utc>>,
 }
@@ -761,10 +762,10 @@ impl From<NewMonitorEventBody> for NewMonitorEvent {
         NewMonitorEvent {
             id: body.id.map(MonitorEventId),
             step_id: body.step_id.map(StepId),
-            kind: body.kind,
+            kind: body.kind.into(),
             severity: body.severity.into(),
             score: body.score,
-            message: body.message,
+            message: body.message.into(),
             data: body.data,
             created_at: body.created_at,
         }
@@ -778,14 +779,14 @@ impl From<NewMonitorEventBody> for NewMonitorEvent {
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionRefFields {
     pub(crate) session_id: Option<Uuid>,
-    pub(crate) session_external_id: Option<String>,
+    pub(crate) session_external_id: Option<Text>,
 }
 
 impl SessionRefFields {
     fn into_ref(self) -> Result<SessionRef, String> {
         match (self.session_id, self.session_external_id) {
             (Some(id), None) => Ok(SessionRef::Id(SessionId(id))),
-            (None, Some(external)) => Ok(SessionRef::ExternalId(external)),
+            (None, Some(external)) => Ok(SessionRef::ExternalId(external.into())),
             _ => Err("give exactly one of session_id and session_external_id".to_owned()),
         }
     }
@@ -1024,8 +1025,8 @@ impl From<StoredPrice> for PriceDto {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewPriceBody {
-    pub(crate) model_pattern: String,
-    pub(crate) provider: Option<String>,
+    pub(crate) model_pattern: Text,
+    pub(crate) provider: Option<Text>,
     pub(crate) input_nusd_per_mtok: i64,
     pub(crate) output_nusd_per_mtok: i64,
     pub(crate) cached_input_nusd_per_mtok: Option<i64>,
@@ -1037,8 +1038,8 @@ pub(crate) struct NewPriceBody {
 impl From<NewPriceBody> for NewPrice {
     fn from(body: NewPriceBody) -> Self {
         NewPrice {
-            model_pattern: body.model_pattern,
-            provider: body.provider,
+            model_pattern: body.model_pattern.into(),
+            provider: text::optional(body.provider),
             input_nusd_per_mtok: body.input_nusd_per_mtok,
             output_nusd_per_mtok: body.output_nusd_per_mtok,
             cached_input_nusd_per_mtok: body.cached_input_nusd_per_mtok,
@@ -1079,8 +1080,8 @@ impl From<Project> for ProjectDto {
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewProjectBody {
     /// Lowercase identifier, unique.
-    pub(crate) slug: String,
-    pub(crate) name: String,
+    pub(crate) slug: Text,
+    pub(crate) name: Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -1147,10 +1148,10 @@ impl From<ApiKey> for ApiKeyDto {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct NewApiKeyBody {
-    pub(crate) name: String,
+    pub(crate) name: Text,
     pub(crate) scope: ScopeDto,
     /// Slug of the project the key is for; defaults to the caller's project.
-    pub(crate) project: Option<String>,
+    pub(crate) project: Option<Text>,
 }
 
 /// A new key. `secret` is shown only here, once; Lux keeps only its hash.

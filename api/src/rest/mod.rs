@@ -12,6 +12,7 @@ pub(crate) mod patterns;
 pub(crate) mod plugins;
 mod sessions;
 pub(crate) mod stream;
+mod text;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -432,6 +432,16 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(lux: &Lux) {
             r#"{"kind": "'; DROP TABLE steps; --", "content": "x"}"#,
             StatusCode::BAD_REQUEST,
         ),
+        // The spec says string: a number or a boolean is not quietly turned into one.
+        (
+            r#"{"kind": "thought", "content": 42}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (r#"{"kind": true, "content": "x"}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"kind": "thought", "content": "x", "model": 4}"#,
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (body, expected) in cases {
         let response = api
@@ -445,6 +455,24 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(lux: &Lux) {
         let error: Value =
             serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
         assert!(error["code"].is_string(), "{error}");
+    }
+    for (path, body) in [
+        ("/api/v1/sessions", json!({"tool": 42})),
+        (
+            "/api/v1/sessions",
+            json!({"tool": "agent", "tags": ["ok", 7]}),
+        ),
+        (
+            "/api/v1/ingest",
+            json!({"items": [{"type": "session", "tool": false}]}),
+        ),
+    ] {
+        let (status, error) = api.post(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains("string"),
+            "{body}: {error}"
+        );
     }
     let invalid_utf8 = api
         .client
