@@ -21,6 +21,10 @@ pub(crate) struct McpArgs {
     /// cost the same late in a long session as early).
     #[arg(long, default_value_t = 10)]
     thoughts: usize,
+    /// How long `lux mcp` lets a reply wait for the thought's analysis (its
+    /// `LUX_MCP_ANALYSIS_WAIT_MS`; 0 answers once the thought is stored). Default: its own.
+    #[arg(long)]
+    analysis_wait_ms: Option<u64>,
 }
 
 /// Thoughts in each of the early and late groups reported for long sessions.
@@ -65,6 +69,9 @@ async fn over_stdio(args: &McpArgs, database: &str) -> anyhow::Result<Vec<Sample
     command
         .args(["--database-url", database, "mcp"])
         .stderr(std::process::Stdio::null());
+    if let Some(wait) = args.analysis_wait_ms {
+        command.env("LUX_MCP_ANALYSIS_WAIT_MS", wait.to_string());
+    }
     let client = ().serve(TokioChildProcess::new(command)?).await?;
     let warm_up = args.calls / 10;
     let mut samples = Vec::with_capacity(args.calls);
@@ -139,8 +146,14 @@ pub(crate) async fn run(args: McpArgs) -> anyhow::Result<()> {
     let direct = Lux::open(DatabaseOptions::new(&direct_db)).await?;
     println!(
         "mcp benchmark: {} sequential_thinking calls ({} thoughts per session) over stdio to \
-         `lux mcp` on SQLite, against Lux::append_step in-process",
-        args.calls, args.thoughts
+         `lux mcp` on SQLite (replies wait {} for the thought's analysis), against \
+         Lux::append_step in-process (which analyses before it returns)",
+        args.calls,
+        args.thoughts,
+        args.analysis_wait_ms.map_or_else(
+            || "up to the default".to_owned(),
+            |ms| format!("up to {ms} ms")
+        )
     );
     let stdio = over_stdio(&args, &stdio_db).await?;
     let baseline = in_process(&args, &direct).await?;

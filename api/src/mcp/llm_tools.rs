@@ -553,7 +553,7 @@ impl LuxMcp {
         }
         // The monitor's events on this turn's steps are what the reply reports.
         self.lux
-            .await_analysis(&new_steps, super::tools::ANALYSIS_WAIT)
+            .await_analysis(&new_steps, self.settings.analysis_wait)
             .await?;
         let all_steps = self.lux.all_steps(caller.project, &reference).await?;
         let metrics = self.metrics_of(&all_steps, thought_step.step_number);

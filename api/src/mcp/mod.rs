@@ -63,7 +63,13 @@ pub(crate) struct McpSettings {
     pub(crate) llm: Option<(String, String)>,
     /// The whole LLM configuration (`Debug` hides the key), for the LLM-backed tools.
     pub(crate) llm_config: Option<LlmConfig>,
+    /// How long a tool whose reply shows a step's findings waits for the step's analysis
+    /// (`LUX_MCP_ANALYSIS_WAIT_MS`); past it the reply says the analysis is still running.
+    pub(crate) analysis_wait: std::time::Duration,
 }
+
+/// The default of [`McpSettings::analysis_wait`].
+const DEFAULT_ANALYSIS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl McpSettings {
     pub(crate) fn from_env() -> Self {
@@ -76,10 +82,15 @@ impl McpSettings {
         let llm = llm_config
             .as_ref()
             .map(|config| (config.base_url.clone(), config.model.clone()));
+        let analysis_wait = std::env::var("LUX_MCP_ANALYSIS_WAIT_MS")
+            .ok()
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_ANALYSIS_WAIT, std::time::Duration::from_millis);
         McpSettings {
             public_url,
             llm,
             llm_config,
+            analysis_wait,
         }
     }
 

@@ -29,9 +29,6 @@ pub(super) const THOUGHT_FIELDS: &[(&str, &str)] = &[
     ("branch_from_step", "branch_from_thought"),
 ];
 const MAX_TITLE_CHARS: usize = 200;
-/// How long a tool whose reply shows a step's findings waits for the step's analysis; past it
-/// the reply says the analysis is still running.
-pub(super) const ANALYSIS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const LIST_DEFAULT: u32 = 20;
 const LIST_MAX: u32 = 100;
 
@@ -220,7 +217,10 @@ impl LuxMcp {
             .await
             .map_err(|error| ToolError::from(error).renamed(THOUGHT_FIELDS))?;
         let step = written.value;
-        let analysed = self.lux.await_analysis(&[step.id], ANALYSIS_WAIT).await?;
+        let analysed = self
+            .lux
+            .await_analysis(&[step.id], self.settings.analysis_wait)
+            .await?;
         let findings = self.lux.step_findings(session.id, step.id).await?;
         let state = self.lux.thought_state(session.id).await?;
         let status = if !args.next_thought_needed {
@@ -577,13 +577,17 @@ impl LuxMcp {
     }
 
     /// The findings on a step this call wrote, once its analysis is stored (waiting up to
-    /// [`ANALYSIS_WAIT`]; past it, what is stored so far).
+    /// `analysis_wait`; past it, what is stored so far).
     pub(super) async fn findings_of(
         &self,
         session: &Session,
         step: &Step,
     ) -> Result<Vec<Finding>, ToolError> {
-        if !self.lux.await_analysis(&[step.id], ANALYSIS_WAIT).await? {
+        if !self
+            .lux
+            .await_analysis(&[step.id], self.settings.analysis_wait)
+            .await?
+        {
             tracing::warn!(step = %step.id, "analysis not finished within the tool's wait");
         }
         Ok(self.lux.step_findings(session.id, step.id).await?)

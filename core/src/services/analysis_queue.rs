@@ -245,6 +245,9 @@ impl Lux {
         if ids.is_empty() || self.pending_jobs(&ids).await? == 0 {
             return Ok(true);
         }
+        if deadline.is_zero() {
+            return Ok(false); // Not waiting: the workers take the job.
+        }
         let mut progress = self.queue.progress.subscribe();
         let lux = self.clone();
         let own = ids.clone();
@@ -363,7 +366,14 @@ impl Lux {
         }
         let mut done = 0;
         let mut failure = None;
-        for jobs in sessions {
+        for (index, jobs) in sessions.into_iter().enumerate() {
+            // The claim's lease covers one session's analysis at a time, not the whole claim's
+            // (with an LLM verifier a claim can take minutes).
+            if index > 0
+                && let Err(error) = self.renew_lease(jobs[0].token).await
+            {
+                tracing::warn!(%error, "cannot renew an analysis lease");
+            }
             match self.analyse_session_jobs(&jobs).await {
                 Ok(completed) => done += completed,
                 Err(error) => {
@@ -429,6 +439,19 @@ impl Lux {
                 ClaimedJob { row, token }
             })
             .collect())
+    }
+
+    /// Extends the lease of every job still held under `token`.
+    async fn renew_lease(&self, token: Uuid) -> Result<()> {
+        let lease_until = self.now() + chrono_duration(self.queue.options.lease);
+        let tx = self.begin_write().await?;
+        analysis_job::Entity::update_many()
+            .col_expr(analysis_job::Column::LeaseUntil, Expr::value(lease_until))
+            .filter(analysis_job::Column::ClaimToken.eq(token))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Puts failed jobs back with a backoff, or gives up those out of attempts: their step gets
