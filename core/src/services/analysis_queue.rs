@@ -195,14 +195,9 @@ impl Lux {
         self
     }
 
-    /// Whether a new step gets an analysis job: something would analyse it.
-    pub(crate) fn analyses_writes(&self) -> bool {
-        !self.analysis_is_off()
-    }
-
     /// Refuses a write that would add `jobs` to a queue already deeper than its limit.
     pub(crate) fn admit_analysis_jobs(&self, jobs: usize) -> Result<()> {
-        if jobs == 0 || !self.analyses_writes() {
+        if jobs == 0 || self.analysis_is_off() {
             return Ok(());
         }
         let depth = self.queue.depth.load(Ordering::Relaxed);

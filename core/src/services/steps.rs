@@ -225,7 +225,7 @@ pub(crate) async fn append_queued_in<C: ConnectionTrait>(
     new: &NewStep,
 ) -> Result<Written<Step>> {
     let written = append_step_in(lux, conn, ctx, session, new).await?;
-    if written.outcome == WriteOutcome::Created && lux.analyses_writes() {
+    if written.outcome == WriteOutcome::Created && !lux.analysis_is_off() {
         ctx.queue_analysis(&written.value);
     }
     Ok(written)
