@@ -543,3 +543,25 @@ impl SessionsApi {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefer_header_asks_for_a_capped_wait_and_anything_else_is_ignored() {
+        assert_eq!(preferred_wait(None), None);
+        assert_eq!(preferred_wait(Some("wait=7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            preferred_wait(Some("respond-async, wait=3")),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            preferred_wait(Some("return=minimal; wait=600")),
+            Some(MAX_ANALYSIS_WAIT)
+        );
+        for ignored in ["respond-async", "wait=soon", "wait=-1", "wait="] {
+            assert_eq!(preferred_wait(Some(ignored)), None, "{ignored}");
+        }
+    }
+}
