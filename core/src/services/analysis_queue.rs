@@ -449,13 +449,18 @@ impl Lux {
         Ok(())
     }
 
-    /// Puts failed jobs back with a backoff, or gives up those out of attempts: their step gets
-    /// a `detector_failure` event saying why it has no analysis.
+    /// Puts one session's failed jobs back with a backoff, or gives up those out of attempts:
+    /// their step gets a `detector_failure` event saying why it has no analysis.
     async fn release_failed(&self, claimed: &[ClaimedJob], error: &Error) -> Result<()> {
+        let Some(first) = claimed.first() else {
+            return Ok(());
+        };
         let now = self.now();
         let message = error.to_string();
         let tx = self.begin_write().await?;
-        let mut given_up: Vec<&ClaimedJob> = Vec::new();
+        let mut ctx = WriteCtx::new(self, ProjectId(first.row.project_id));
+        let session = SessionRef::Id(SessionId(first.row.session_id));
+        let mut given_up = 0u64;
         for job in claimed {
             let mine = Condition::all()
                 .add(analysis_job::Column::StepId.eq(job.row.step_id))
@@ -466,7 +471,22 @@ impl Lux {
                     .exec(&tx)
                     .await?;
                 if deleted.rows_affected == 1 {
-                    given_up.push(job);
+                    given_up += 1;
+                    let mut event = crate::detect::failure_event(&DetectorFailure {
+                        detector: "lux.analysis_queue".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        error: format!(
+                            "analysis given up after {} attempts: {message}",
+                            job.row.attempts
+                        ),
+                        timed_out: false,
+                        elapsed: Duration::ZERO,
+                    });
+                    event.step_id = Some(StepId(job.row.step_id));
+                    crate::services::findings::record_monitor_event_in(
+                        self, &tx, &mut ctx, &session, &event,
+                    )
+                    .await?;
                 }
                 continue;
             }
@@ -494,46 +514,11 @@ impl Lux {
                 self.queue.retried.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let mut by_project: std::collections::HashMap<Uuid, Vec<&ClaimedJob>> =
-            std::collections::HashMap::new();
-        for job in &given_up {
-            by_project.entry(job.row.project_id).or_default().push(job);
-        }
-        let mut events = Vec::new();
-        for (project, jobs) in by_project {
-            let mut ctx = WriteCtx::new(self, ProjectId(project));
-            for job in jobs {
-                let mut event = crate::detect::failure_event(&DetectorFailure {
-                    detector: "lux.analysis_queue".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    error: format!(
-                        "analysis given up after {} attempts: {message}",
-                        job.row.attempts
-                    ),
-                    timed_out: false,
-                    elapsed: Duration::ZERO,
-                });
-                event.step_id = Some(StepId(job.row.step_id));
-                crate::services::findings::record_monitor_event_in(
-                    self,
-                    &tx,
-                    &mut ctx,
-                    &SessionRef::Id(SessionId(job.row.session_id)),
-                    &event,
-                )
-                .await?;
-            }
-            events.extend(ctx.events);
-        }
-        crate::live::log_events(&tx, &events).await?;
-        tx.commit().await?;
-        self.events().nudge();
-        if !given_up.is_empty() {
-            self.queue
-                .abandoned
-                .fetch_add(given_up.len() as u64, Ordering::Relaxed);
+        self.commit_queued(tx, ctx).await?;
+        if given_up > 0 {
+            self.queue.abandoned.fetch_add(given_up, Ordering::Relaxed);
             self.queue.completed_jobs(0);
-            tracing::error!(jobs = given_up.len(), error = %message, "analysis given up");
+            tracing::error!(jobs = given_up, error = %message, "analysis given up");
         }
         Ok(())
     }
@@ -542,9 +527,6 @@ impl Lux {
 /// One worker: claim, analyse, store; sleep when there is nothing due.
 async fn work(lux: Lux, mut stopped: watch::Receiver<bool>) {
     let poll = lux.queue.options.poll;
-    if let Err(error) = lux.analysis_queue_status().await {
-        tracing::warn!(%error, "cannot count the analysis queue");
-    }
     loop {
         if *stopped.borrow() {
             break;

@@ -21,6 +21,7 @@ storage_tests!(
     a_worker_whose_lease_lapsed_stores_nothing_twice,
     analyze_takes_over_the_queued_jobs_of_its_session,
     waiting_on_a_step_runs_its_job_at_once,
+    a_job_that_keeps_failing_is_retried_then_given_up_as_a_failure_event,
 );
 
 const LOOPING: [&str; 5] = [
@@ -296,5 +297,64 @@ async fn waiting_on_a_step_runs_its_job_at_once(lux: &Lux) {
             .await_analysis(&[step.id], Duration::ZERO)
             .await
             .unwrap()
+    );
+}
+
+async fn a_job_that_keeps_failing_is_retried_then_given_up_as_a_failure_event(lux: &Lux) {
+    use sea_orm::ConnectionTrait;
+    let project = lux.default_project();
+    let lux = lux.clone().with_queue_options(QueueOptions {
+        max_attempts: 2,
+        ..QueueOptions::default()
+    });
+    let _paused = lux.start_analysis_workers(0);
+    let (_, _, reference) = session(&lux, "sequential_thinking").await;
+    lux.append_step(project, &reference, thought(LOOPING[0]))
+        .await
+        .unwrap();
+    let step = lux
+        .append_step(project, &reference, thought(HASTY))
+        .await
+        .unwrap()
+        .value;
+    // Findings cannot be stored while their table is away: every attempt fails.
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    lux.db()
+        .execute_unprepared(&rename("bias_findings", "bias_findings_away"))
+        .await
+        .unwrap();
+    assert!(lux.run_due_analysis().await.is_err());
+    let status = lux.analysis_queue_status().await.unwrap();
+    assert_eq!((status.depth, status.retried), (2, 2), "{status:?}");
+    // In backoff: not due again yet.
+    assert_eq!(lux.run_due_analysis().await.unwrap(), 0);
+    // Waiting on a step takes its job whether due or not; its second failure is its last, and a
+    // job given up is settled: nothing more will come.
+    assert!(
+        lux.await_analysis(&[step.id], Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    lux.db()
+        .execute_unprepared(&rename("bias_findings_away", "bias_findings"))
+        .await
+        .unwrap();
+    let status = lux.analysis_queue_status().await.unwrap();
+    assert_eq!((status.depth, status.abandoned), (1, 1), "{status:?}");
+    let failures: Vec<_> = lux
+        .step_monitor_events(step.session_id, step.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == lux_core::detect::DETECTOR_FAILURE)
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].data["detector"], "lux.analysis_queue");
+    assert!(
+        failures[0].data["error"]
+            .as_str()
+            .unwrap()
+            .contains("given up after 2 attempts"),
+        "{failures:?}"
     );
 }
