@@ -305,7 +305,50 @@ impl SentenceEncoder {
     /// (up to float rounding).
     pub fn embed(&self, text: &str) -> Vec<f32> {
         let ids = self.token_ids(text);
-        self.forward(&ids)
+        let features = self.token_features(&ids);
+        self.pool(features.view())
+    }
+
+    /// The embedding of `text` (as [`embed`](Self::embed) gives it) and of each of `parts`
+    /// (byte ranges of `text`, its sentences say) from one pass of the network: a part pools
+    /// the tokens that start inside it, which still saw their neighbours across the part's
+    /// edges. A part holding no token gets an empty vector.
+    pub fn embed_with_parts(
+        &self,
+        text: &str,
+        parts: &[std::ops::Range<usize>],
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let mut ids = Vec::with_capacity(64);
+        let mut starts = Vec::with_capacity(64);
+        ids.push(BOS);
+        starts.push(usize::MAX);
+        if self
+            .pieces(truncate(text, MAX_INPUT_BYTES), &mut ids, Some(&mut starts))
+            .is_err()
+        {
+            ids.truncate(1);
+            ids.push(UNK);
+            starts.truncate(1);
+            starts.push(0);
+        }
+        ids.push(EOS);
+        starts.push(usize::MAX);
+        let features = self.token_features(&ids);
+        let whole = self.pool(features.view());
+        let pooled = parts
+            .iter()
+            .map(|part| {
+                let rows: Vec<usize> = (0..ids.len())
+                    .filter(|&t| part.contains(&starts[t]))
+                    .collect();
+                if rows.is_empty() {
+                    Vec::new()
+                } else {
+                    self.pool(features.select(Axis(0), &rows).view())
+                }
+            })
+            .collect();
+        (whole, pooled)
     }
 
     /// The token ids that [`embed`](Self::embed) uses: `<s>`, the (capped) pieces, `</s>`.
@@ -316,7 +359,7 @@ impl SentenceEncoder {
         ids.push(BOS);
         // On a (never observed) tokenizer error, fall back to a lone <unk>.
         if self
-            .pieces(truncate(text, MAX_INPUT_BYTES), &mut ids)
+            .pieces(truncate(text, MAX_INPUT_BYTES), &mut ids, None)
             .is_err()
         {
             ids.truncate(1);
@@ -329,7 +372,14 @@ impl SentenceEncoder {
         ids
     }
 
-    fn pieces(&self, text: &str, ids: &mut Vec<u32>) -> tokenizers::Result<()> {
+    /// Appends the pieces of `text` to `ids` and, with `starts`, the byte offset in `text` of
+    /// the word each piece belongs to.
+    fn pieces(
+        &self,
+        text: &str,
+        ids: &mut Vec<u32>,
+        mut starts: Option<&mut Vec<usize>>,
+    ) -> tokenizers::Result<()> {
         let (Some(normalizer), Some(pre)) = (
             self.tokenizer.get_normalizer(),
             self.tokenizer.get_pre_tokenizer(),
@@ -341,12 +391,16 @@ impl SentenceEncoder {
         normalizer.normalize(&mut normalized)?;
         let mut pretok = PreTokenizedString::from(normalized);
         pre.pre_tokenize(&mut pretok)?;
-        for (word, _, _) in pretok.get_splits(OffsetReferential::Normalized, OffsetType::Byte) {
+        // The split text is the normalised word whichever referential the offsets are in.
+        for (word, (word_start, _), _) in
+            pretok.get_splits(OffsetReferential::Original, OffsetType::Byte)
+        {
             for tok in model.tokenize(word)? {
                 if ids.len() >= MAX_TOKENS - 1 {
                     return Ok(());
                 }
                 let span = word.get(tok.offsets.0..tok.offsets.1).unwrap_or("");
+                let before = ids.len();
                 if tok.id == UNK && span != "<unk>" {
                     // HF fuses a run of unknown characters into one <unk>; the
                     // package's tokenizer (like the numpy reference) emits one each.
@@ -354,6 +408,14 @@ impl SentenceEncoder {
                     ids.extend(std::iter::repeat_n(UNK, k));
                 } else {
                     ids.push(tok.id);
+                }
+                if let Some(starts) = starts.as_deref_mut() {
+                    // A word's span takes in the space before it (the ▁ it becomes): its start
+                    // is its first other character, so that it belongs to the part it begins.
+                    let start = text.get(word_start..).map_or(word_start, |rest| {
+                        word_start + (rest.len() - rest.trim_start().len())
+                    });
+                    starts.extend(std::iter::repeat_n(start, ids.len() - before));
                 }
             }
         }
@@ -383,7 +445,8 @@ impl SentenceEncoder {
         }
     }
 
-    fn forward(&self, ids: &[u32]) -> Vec<f32> {
+    /// `F` of the module docs: one 1280-wide row per token.
+    fn token_features(&self, ids: &[u32]) -> Array2<f32> {
         let n = ids.len();
         // The embedding row, X and the first conv layer's per-offset products depend
         // only on the token id, so they are computed once per distinct id (u ≤ n).
@@ -455,9 +518,14 @@ impl SentenceEncoder {
         }
 
         layer_norm(&mut feats, &self.ln_g, &self.ln_b, self.eps);
+        feats
+    }
+
+    /// Steps 6 and 7 of the module docs over the rows of `feats`: the unit-length embedding.
+    fn pool(&self, feats: ArrayView2<f32>) -> Vec<f32> {
         // sum over tokens, then project (the projection is linear), sqrt-n pooling
         let sum = feats.sum_axis(Axis(0));
-        let nf = n as f32;
+        let nf = feats.nrows() as f32;
         let mut m = vec_mat(&sum, &self.cnn_w);
         m.scaled_add(nf, &self.cnn_b);
         m *= 1.0 / nf.sqrt();

@@ -233,3 +233,43 @@ fn token_cap_keeps_the_first_pieces() {
     let cut_ids = enc.token_ids(&cut);
     assert_eq!(&ids[..cut_ids.len() - 1], &cut_ids[..cut_ids.len() - 1]);
 }
+
+#[test]
+fn parts_of_a_text_embed_like_the_sentences_they_hold() {
+    let enc = encoder();
+    let first = "The export job fails because the connection pool is exhausted.";
+    let second = "Die Katze schläft auf dem Sofa, seit der Regen begann.";
+    let third = "価格は先月から二割上がった。";
+    let text = format!("{first} {second} {third}");
+    let spans = [
+        0..first.len(),
+        first.len() + 1..first.len() + 1 + second.len(),
+        text.len() - third.len()..text.len(),
+        text.len()..text.len(),
+    ];
+    let (whole, parts) = enc.embed_with_parts(&text, &spans);
+    assert_eq!(whole, enc.embed(&text), "the whole is what embed gives");
+    assert_eq!(parts.len(), 4);
+    assert!(
+        parts[3].is_empty(),
+        "a part without tokens has no embedding"
+    );
+    let alone = [enc.embed(first), enc.embed(second), enc.embed(third)];
+    for (i, part) in parts[..3].iter().enumerate() {
+        let norm: f32 = part.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "part {i} has unit length");
+        let own = cosine(part, &alone[i]);
+        for (j, other) in alone.iter().enumerate() {
+            if j != i {
+                assert!(
+                    own > cosine(part, other) + 0.2,
+                    "part {i} is nearer its own sentence ({own:.2}) than sentence {j}"
+                );
+            }
+        }
+        assert!(
+            own > 0.7,
+            "part {i} embeds like its sentence alone ({own:.2})"
+        );
+    }
+}

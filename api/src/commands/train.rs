@@ -1,5 +1,5 @@
-//! `lux train detectors`: fits the learned detectors on the corpus's train split, tunes them on
-//! dev, and writes the weights file that the next build ships (the test split is not read).
+//! `lux train detectors`: fits the learned detectors on the corpus's train split, calibrates them
+//! on train scored out of fold and dev, and writes the weights file that the next build ships (the test split is not read).
 
 use std::path::PathBuf;
 
@@ -61,7 +61,7 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
             .join(", ")
     };
     let trained_on = format!(
-        "train split (batches {}, {} sessions); thresholds and calibration on dev (batches {}, {} sessions)",
+        "train split (batches {}, {} sessions); calibration and thresholds on train scored out of fold (by author batch) and dev (batches {}, {} sessions)",
         batches(Split::Train),
         train_set.len(),
         batches(Split::Dev),
@@ -130,6 +130,20 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
         );
         print_reports(&reports);
         if !args.only.is_empty() {
+            for report in &reports {
+                println!(
+                    "{}: missed {}: {}",
+                    report.signal,
+                    report.misses.len(),
+                    report.misses.join(", ")
+                );
+                println!(
+                    "{}: false alarms {}: {}",
+                    report.signal,
+                    report.false_alarms.len(),
+                    report.false_alarms.join(", ")
+                );
+            }
             println!("--only: no weights written");
             continue;
         }
@@ -141,11 +155,12 @@ pub(crate) fn run(command: TrainCommand) -> anyhow::Result<()> {
 
 fn print_reports(reports: &[SignalReport]) {
     println!(
-        "{:<24} {:>9} {:>7} {:>8} {:>6} {:>9} {:>9} {:>6} {:>7}",
+        "{:<24} {:>9} {:>7} {:>8} {:>6} {:>6} {:>9} {:>9} {:>6} {:>7}",
         "signal",
         "pos steps",
         "CV AP",
         "train F1",
+        "CV F1",
         "dev F1",
         "dev Brier",
         "threshold",
@@ -154,16 +169,12 @@ fn print_reports(reports: &[SignalReport]) {
     );
     for r in reports {
         println!(
-            "{:<24} {:>9} {:>7} {:>8.2} {:>6.2} {:>9.3} {:>9.3} {:>6} {:>7}",
+            "{:<24} {:>9} {:>7.3} {:>8.2} {:>6.2} {:>6.2} {:>9.3} {:>9.3} {:>6} {:>7}",
             r.signal,
             r.train_positive_steps,
-            // Not searched (`--keep-penalties`): no cross-validated figure.
-            if r.held_out_average_precision.is_nan() {
-                "-".to_owned()
-            } else {
-                format!("{:.3}", r.held_out_average_precision)
-            },
+            r.held_out_average_precision,
             r.train_f1,
+            r.held_out_f1,
             r.dev_f1,
             r.dev_brier,
             r.threshold,

@@ -308,6 +308,11 @@ async fn import_into_fresh(lux: &Lux, file: &str) -> (TestDb, ImportReport) {
 async fn corrupt_lines_are_reported_and_the_rest_applied(lux: &Lux) {
     let (reference, mut lines) =
         exported_session(lux, "corrupt_test", &["first", "second", "third"]).await;
+    // What analysis recorded about these steps depends on the detectors' weights; the lines
+    // under test are the ones corrupted below.
+    lines.retain(|line| {
+        !line.contains(r#""kind":"monitor_event""#) && !line.contains(r#""kind":"finding""#)
+    });
     let step_lines: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains(r#""kind":"step""#))
         .collect();

@@ -85,7 +85,7 @@ macro_rules! batch {
 
 /// Every batch, with the split it belongs to. The assignment of A–H was fixed before any batch was
 /// written; I–M were written later (I–L added to train, M to test), N–R later still (N–P
-/// train, Q–R test), and S–T last (test). Moving a batch out of test unseals it.
+/// train, Q–R test), S–T after them (test), and U–X last (U, V test, W dev, X train). Moving a batch out of test unseals it.
 pub const CORPUS_BATCHES: &[Batch] = &[
     batch!(
         "A",
@@ -213,6 +213,32 @@ pub const CORPUS_BATCHES: &[Batch] = &[
         Split::Test,
         "author-T (helper agent, brief v1 + round-4 task)",
         "robotics, linguistics, tax accounting, wildlife conservation"
+    ),
+    // Fifth round (`authoring/TASK-round5.md`, 20 circular-reasoning sessions each): U, V test,
+    // W dev (dev had 11 circular sessions to calibrate on), X train; fixed before any was written.
+    batch!(
+        "U",
+        Split::Test,
+        "author-U (helper agent, brief v1 + round-5 task)",
+        "shipping and ports, dentistry, video streaming, pension funds"
+    ),
+    batch!(
+        "V",
+        Split::Test,
+        "author-V (helper agent, brief v1 + round-5 task)",
+        "forestry, theatre production, credit risk, railway signalling"
+    ),
+    batch!(
+        "W",
+        Split::Dev,
+        "author-W (helper agent, brief v1 + round-5 task)",
+        "museum curation, sleep science, e-commerce returns, water utilities"
+    ),
+    batch!(
+        "X",
+        Split::Train,
+        "author-X (helper agent, brief v1 + round-5 task)",
+        "film production, geology, payroll, emergency medicine"
     ),
 ];
 

@@ -13,6 +13,7 @@ use lux_embed::SentenceEncoder;
 
 use super::cues::{self, CUE_COUNT, HEDGE};
 use crate::detect::text;
+use crate::domain::Span;
 
 /// Buckets of the hashed words and word pairs.
 pub const HASH_BUCKETS: usize = 4096;
@@ -39,6 +40,9 @@ pub struct StepText {
     option_markers: f64,
     /// The sentence embedding, when the model is in use.
     embedding: Option<Vec<f32>>,
+    /// With the model and more than one sentence in `sentences`: each one's embedding, in the
+    /// same order (a restatement in new words is often one sentence of a longer step).
+    sentence_embeddings: Vec<Vec<f32>>,
     /// Words (CJK characters count as half a word each).
     words: f64,
 }
@@ -103,14 +107,26 @@ impl StepText {
             .filter(|w| w.lower.chars().any(|c| c.is_ascii_digit()))
             .count();
         let cjk_chars = content.chars().filter(|c| cues::is_cjk(*c)).count();
-        let sentences = sentence_terms(content);
+        let (spans, sentences): (Vec<Span>, Vec<HashMap<String, f64>>) =
+            sentence_terms(content).into_iter().unzip();
+        let (embedding, sentence_embeddings) = match encoder {
+            Some(encoder) if spans.len() > 1 => {
+                let parts: Vec<std::ops::Range<usize>> =
+                    spans.iter().map(|span| span.start..span.end).collect();
+                let (whole, parts) = encoder.embed_with_parts(content, &parts);
+                (Some(whole), parts)
+            }
+            Some(encoder) => (Some(encoder.embed(content)), Vec::new()),
+            None => (None, Vec::new()),
+        };
         StepText {
             words: words
                 .iter()
                 .filter(|w| !w.lower.chars().any(cues::is_cjk))
                 .count() as f64
                 + cjk_chars as f64 / 2.0,
-            embedding: encoder.map(|e| e.embed(content)),
+            embedding,
+            sentence_embeddings,
             self_similarity: self_similarity(&sentences),
             sentences,
             option_markers: option_markers(&lower),
@@ -142,10 +158,10 @@ impl StepText {
     }
 }
 
-/// The terms of each sentence of `content` that has at least three.
-fn sentence_terms(content: &str) -> Vec<HashMap<String, f64>> {
+/// Each sentence of `content` that has at least three terms (the first twelve), with its terms.
+fn sentence_terms(content: &str) -> Vec<(Span, HashMap<String, f64>)> {
     text::sentences(content)
-        .iter()
+        .into_iter()
         .take(12)
         .map(|span| {
             let mut terms = HashMap::new();
@@ -160,9 +176,9 @@ fn sentence_terms(content: &str) -> Vec<HashMap<String, f64>> {
                     *terms.entry(stem).or_insert(0.0) += 1.0;
                 }
             }
-            terms
+            (span, terms)
         })
-        .filter(|terms| terms.len() >= 3)
+        .filter(|(_, terms)| terms.len() >= 3)
         .collect()
 }
 
@@ -299,10 +315,12 @@ pub(super) const DENSE_NAMES: &[&str] = &[
     "a sentence restated from an earlier step",
     "a sentence restated from before the previous step",
     "share of sentences restated",
+    "nearer the opening than the steps between",
+    "nearer the opening than the steps between, after contrary evidence",
 ];
 
 /// Dense features before the cue families (the families, then context copies, follow).
-const STRUCTURAL: usize = 37;
+const STRUCTURAL: usize = 39;
 
 /// A sentence at least this close (cosine of terms) to an earlier one counts as restated.
 const RESTATED: f64 = 0.5;
@@ -316,6 +334,15 @@ const SEMANTIC_NAMES: &[&str] = &[
     "steps back to the closest meaning",
     "meaning nearer the opening than the previous step",
     "meaning taken from the steps in between",
+    "a sentence's meaning closest to an earlier step",
+    "a sentence's meaning closest to a step before the previous",
+    "meaning left unexplained by the earlier steps",
+    "meaning left unexplained by the steps before the previous",
+    "meaning nearer the opening than the steps between",
+    "meaning nearer the opening than the steps between, after contrary evidence",
+    "a sentence's meaning restated from before the previous step, after contrary evidence",
+    "closest meaning above the session's usual",
+    "a sentence's closest meaning above the session's usual",
 ];
 
 /// Dimensions of the sentence embedding used as features.
@@ -371,6 +398,91 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
         .zip(b)
         .map(|(x, y)| f64::from(*x) * f64::from(*y))
         .sum()
+}
+
+/// The closest any sentence of `step` comes in meaning to an earlier step or one of its
+/// sentences: over all of `earlier`, and over those before the previous step (a cycle back
+/// skips what was just said). A step of one sentence counts as that sentence.
+fn sentence_meaning(step: &StepText, earlier: &[&StepText]) -> [f64; 2] {
+    let Some(own) = &step.embedding else {
+        return [0.0, 0.0];
+    };
+    let mine: Vec<&[f32]> = if step.sentence_embeddings.is_empty() {
+        vec![own.as_slice()]
+    } else {
+        step.sentence_embeddings
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(Vec::as_slice)
+            .collect()
+    };
+    let before_previous = earlier.len().saturating_sub(1);
+    let mut closest = [0.0_f64, 0.0_f64];
+    for (i, e) in earlier.iter().enumerate() {
+        let Some(theirs) = &e.embedding else { continue };
+        let targets = std::iter::once(theirs.as_slice()).chain(
+            e.sentence_embeddings
+                .iter()
+                .filter(|x| !x.is_empty())
+                .map(Vec::as_slice),
+        );
+        for target in targets {
+            for sentence in &mine {
+                let similarity = dot(sentence, target);
+                closest[0] = closest[0].max(similarity);
+                if i < before_previous {
+                    closest[1] = closest[1].max(similarity);
+                }
+            }
+        }
+    }
+    closest
+}
+
+/// How much of the step's meaning the earlier steps do not explain (1 − the squared length of
+/// its projection on their span), by all of them and by those before the previous step: a
+/// restatement is explained by the step it restates, whatever its words.
+fn unexplained_meaning(step: &StepText, earlier: &[&StepText]) -> [f64; 2] {
+    let Some(own) = &step.embedding else {
+        return [0.0, 0.0];
+    };
+    let embeddings: Vec<&[f32]> = earlier
+        .iter()
+        .filter_map(|e| e.embedding.as_deref())
+        .collect();
+    let before_previous = embeddings.len().saturating_sub(1);
+    [
+        unexplained(own, &embeddings),
+        unexplained(own, &embeddings[..before_previous]),
+    ]
+}
+
+/// 1 − the squared length of the projection of `own` (unit length) on the span of `basis`.
+fn unexplained(own: &[f32], basis: &[&[f32]]) -> f64 {
+    let mut orthonormal: Vec<Vec<f64>> = Vec::with_capacity(basis.len());
+    for vector in basis {
+        let mut v: Vec<f64> = vector.iter().map(|x| f64::from(*x)).collect();
+        for q in &orthonormal {
+            let along: f64 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(q).for_each(|(a, b)| *a -= along * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if norm > 1e-6 {
+            v.iter_mut().for_each(|a| *a /= norm);
+            orthonormal.push(v);
+        }
+    }
+    let projected: f64 = orthonormal
+        .iter()
+        .map(|q| {
+            own.iter()
+                .zip(q)
+                .map(|(a, b)| f64::from(*a) * b)
+                .sum::<f64>()
+                .powi(2)
+        })
+        .sum();
+    (1.0 - projected).clamp(0.0, 1.0)
 }
 
 /// A step's features: the dense values and the hashed words.
@@ -550,6 +662,24 @@ pub(super) fn features(
         restatements.iter().filter(|r| r.0 >= RESTATED).count() as f64 / restatements.len() as f64
     };
 
+    // Siding with the opening (question or first answer) over everything said since, and doing
+    // so after the steps since brought contrary evidence: the cycle back that ignores findings.
+    let contrary_since = earlier
+        .iter()
+        .skip(2)
+        .map(|e| e.cues[11])
+        .sum::<f64>()
+        .ln_1p();
+    let nearer_opening = |similarities: &[f64]| {
+        if similarities.len() <= 2 {
+            return 0.0;
+        }
+        let opening = similarities[..2].iter().copied().fold(0.0, f64::max);
+        let since = similarities[2..].iter().copied().fold(0.0, f64::max);
+        opening - since
+    };
+    let lexical_nearer_opening = nearer_opening(&similarities);
+
     let mut dense = Vec::with_capacity(dense_len(semantic));
     dense.extend([
         (1.0 + index as f64).ln(),
@@ -592,6 +722,8 @@ pub(super) fn features(
         restated,
         restated_from_before,
         restated_share,
+        lexical_nearer_opening,
+        lexical_nearer_opening.max(0.0) * contrary_since,
     ]);
     debug_assert_eq!(dense.len(), STRUCTURAL);
     dense.extend(step.cues.iter().map(|c| c.ln_1p()));
@@ -642,6 +774,23 @@ pub(super) fn features(
             opening_meaning - meaning.last().copied().unwrap_or(0.0),
             between_meaning,
         ]);
+        let sentences = sentence_meaning(step, earlier);
+        dense.extend(sentences);
+        dense.extend(unexplained_meaning(step, earlier));
+        let meaning_nearer_opening = nearer_opening(&meaning);
+        dense.extend([
+            meaning_nearer_opening,
+            meaning_nearer_opening.max(0.0) * contrary_since,
+            sentences[1] * contrary_since,
+        ]);
+        // Every step of a session shares its topic: what singles out a restatement is being
+        // much closer to one earlier step than to the rest.
+        let usual = if meaning.is_empty() {
+            0.0
+        } else {
+            meaning.iter().sum::<f64>() / meaning.len() as f64
+        };
+        dense.extend([closest_meaning - usual, sentences[0] - usual]);
         match &step.embedding {
             Some(embedding) if embedding.len() == EMBEDDING_DIMS => {
                 dense.extend(embedding.iter().map(|x| f64::from(*x)));
@@ -691,5 +840,25 @@ mod tests {
         assert!(f.dense[6] < 0.2, "novelty {}", f.dense[6]);
         let cjk = StepText::of("导出任务失败是因为连接池耗尽", None);
         assert!(cjk.terms.len() > 5, "CJK text is cut into character pairs");
+    }
+
+    #[test]
+    fn meaning_in_the_span_of_earlier_steps_is_explained() {
+        let axis = |i: usize| {
+            let mut v = vec![0.0_f32; 4];
+            v[i] = 1.0;
+            v
+        };
+        let (x, y, z) = (axis(0), axis(1), axis(2));
+        let diagonal = [std::f32::consts::FRAC_1_SQRT_2; 2];
+        let between = [diagonal[0], diagonal[1], 0.0, 0.0];
+        assert!(unexplained(&between, &[&x, &y]) < 1e-6);
+        assert!((unexplained(&z, &[&x, &y]) - 1.0).abs() < 1e-6);
+        assert!((unexplained(&between, &[&x]) - 0.5).abs() < 1e-6);
+        assert!(
+            (unexplained(&between, &[&x, &x]) - 0.5).abs() < 1e-6,
+            "a repeated step explains nothing more"
+        );
+        assert_eq!(unexplained(&x, &[]), 1.0);
     }
 }

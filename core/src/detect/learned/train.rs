@@ -1,7 +1,8 @@
 //! `lux train detectors`: fits each signal's logistic scorer on the train split (steps named as
-//! evidence are the positives), then on the dev split picks the L2 strength, fits the Platt
-//! calibration of the session's highest score and picks the threshold with the best session-level
-//! F1. The test split is never read here. Deterministic: same corpus, same weights.
+//! evidence are the positives), picking its penalties by cross-validation over author batches,
+//! then fits the Platt calibration of the session's highest score and picks the threshold with
+//! the best session-level F1 on the sessions no fitted model saw: train's, scored out of fold,
+//! and dev's. The test split is never read here. Deterministic: same corpus, same weights.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -26,6 +27,8 @@ pub struct SignalReport {
     pub signal: String,
     pub train_positive_steps: usize,
     pub train_f1: f64,
+    /// F1 of the train sessions, each scored by the model fitted without its author's batches.
+    pub held_out_f1: f64,
     pub dev_f1: f64,
     pub dev_brier: f64,
     pub threshold: f64,
@@ -33,6 +36,11 @@ pub struct SignalReport {
     pub memory_penalty: f64,
     /// Average precision of the chosen L2 on train batches held out in turn.
     pub held_out_average_precision: f64,
+    /// Sessions carrying the signal that the threshold misses (held-out train, then dev), with
+    /// their calibrated scores: what to read when trying a feature.
+    pub misses: Vec<String>,
+    /// Sessions without the signal that the threshold flags (held-out train, then dev).
+    pub false_alarms: Vec<String>,
 }
 
 struct Example {
@@ -304,6 +312,55 @@ fn best_threshold(points: &[(f64, bool)]) -> (f64, f64) {
     (threshold, f1_at(points, threshold))
 }
 
+/// Author batches of `train` dealt round-robin (in name order) into at most [`L2_FOLDS`] groups.
+fn author_folds(train: &[LabelledSession]) -> Vec<Vec<&str>> {
+    let mut names: Vec<&str> = train.iter().map(|s| s.batch.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let count = names.len().clamp(1, L2_FOLDS);
+    let mut folds = vec![Vec::new(); count];
+    for (index, name) in names.into_iter().enumerate() {
+        folds[index % count].push(name);
+    }
+    folds
+}
+
+/// Each train session's highest log-odds under a model fitted without its fold's batches, in
+/// session order.
+fn out_of_fold(
+    signal: &str,
+    penalties: (f64, f64),
+    folds: &[Vec<&str>],
+    train_examples: &[Example],
+    labels: &[f64],
+    train: &[LabelledSession],
+    memory_from: usize,
+) -> Vec<(f64, bool)> {
+    let fitted_per_fold: Vec<Vec<(usize, (f64, bool))>> = folds
+        .par_iter()
+        .map(|fold| {
+            let in_fold = |e: &Example| fold.contains(&train[e.session].batch.as_str());
+            let fitted: Vec<usize> = (0..train_examples.len())
+                .filter(|&i| !in_fold(&train_examples[i]))
+                .collect();
+            let fold_examples: Vec<&Example> = fitted.iter().map(|&i| &train_examples[i]).collect();
+            let fold_labels: Vec<f64> = fitted.iter().map(|&i| labels[i]).collect();
+            let model = fit(signal, &fold_examples, &fold_labels, penalties, memory_from);
+            let rest: Vec<&Example> = train_examples.iter().filter(|e| in_fold(e)).collect();
+            session_maxima(&model, &rest, train)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| fold.contains(&train[*i].batch.as_str()))
+                .collect()
+        })
+        .collect();
+    let mut points = vec![(-10.0, false); train.len()];
+    for (i, point) in fitted_per_fold.into_iter().flatten() {
+        points[i] = point;
+    }
+    points
+}
+
 /// How each signal's L2 penalty is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum L2Choice {
@@ -359,109 +416,101 @@ pub fn train(
             })
             .collect();
         // L2 by cross-validation over groups of author batches on train (average precision of
-        // the held-out sessions' highest scores), so dev is left for calibration and the
-        // threshold only.
-        let folds: Vec<Vec<&str>> = {
-            let mut names: Vec<&str> = train.iter().map(|s| s.batch.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            let count = names.len().clamp(1, L2_FOLDS);
-            let mut folds = vec![Vec::new(); count];
-            for (index, name) in names.into_iter().enumerate() {
-                folds[index % count].push(name);
-            }
-            folds
+        // the held-out sessions' highest scores).
+        let folds = author_folds(train);
+        let held_out = |penalties: (f64, f64)| {
+            out_of_fold(
+                signal,
+                penalties,
+                &folds,
+                &train_examples,
+                &labels,
+                train,
+                memory_from,
+            )
         };
-        let mut best_l2 = ((L2_GRID[0], 1.0), f64::NAN);
-        match l2_choice {
-            L2Choice::Recorded(recorded) => {
-                best_l2.0 = recorded
-                    .get(signal_index)
-                    .copied()
-                    .unwrap_or((L2_GRID[0], 1.0));
-            }
+        let penalties = match l2_choice {
+            L2Choice::Recorded(recorded) => recorded
+                .get(signal_index)
+                .copied()
+                .unwrap_or((L2_GRID[0], 1.0)),
             L2Choice::CrossValidated => {
-                best_l2.1 = f64::NEG_INFINITY;
                 let grid: Vec<(f64, f64)> = L2_GRID
                     .iter()
                     .flat_map(|l2| MEMORY_PENALTY_GRID.iter().map(move |p| (*l2, *p)))
                     .collect();
                 let scored: Vec<f64> = grid
                     .par_iter()
-                    .map(|&penalties| {
-                        let mut held_out = Vec::new();
-                        for fold in &folds {
-                            let in_fold =
-                                |e: &Example| fold.contains(&train[e.session].batch.as_str());
-                            let fitted: Vec<usize> = (0..train_examples.len())
-                                .filter(|&i| !in_fold(&train_examples[i]))
-                                .collect();
-                            let fold_examples: Vec<&Example> =
-                                fitted.iter().map(|&i| &train_examples[i]).collect();
-                            let fold_labels: Vec<f64> = fitted.iter().map(|&i| labels[i]).collect();
-                            let model =
-                                fit(signal, &fold_examples, &fold_labels, penalties, memory_from);
-                            let rest: Vec<&Example> =
-                                train_examples.iter().filter(|e| in_fold(e)).collect();
-                            held_out.extend(
-                                session_maxima(&model, &rest, train)
-                                    .into_iter()
-                                    .enumerate()
-                                    .filter(|(i, _)| fold.contains(&train[*i].batch.as_str()))
-                                    .map(|(_, point)| point),
-                            );
-                        }
-                        average_precision(&held_out)
-                    })
+                    .map(|&penalties| average_precision(&held_out(penalties)))
                     .collect();
                 // In grid order, so that ties go the same way on every machine.
+                let mut best = ((L2_GRID[0], 1.0), f64::NEG_INFINITY);
                 for (penalties, precision) in grid.into_iter().zip(scored) {
-                    if precision > best_l2.1 + 1e-9 {
-                        best_l2 = (penalties, precision);
+                    if precision > best.1 + 1e-9 {
+                        best = (penalties, precision);
                     }
                 }
+                best.0
             }
-        }
+        };
+        // Every train session scored by a model that never saw its author: with dev, what the
+        // calibration and the threshold are chosen on (dev alone has too few positives of the
+        // rarer signals to place a threshold).
+        let train_held_out = held_out(penalties);
         let all: Vec<&Example> = train_examples.iter().collect();
-        let mut model = fit(signal, &all, &labels, best_l2.0, memory_from);
-        let points = session_maxima(&model, &dev_refs, dev);
-        let (a, b) = platt(&points);
+        let mut model = fit(signal, &all, &labels, penalties, memory_from);
+        let dev_raw = session_maxima(&model, &dev_refs, dev);
+        let pooled: Vec<(f64, bool)> = train_held_out.iter().chain(&dev_raw).copied().collect();
+        let (a, b) = platt(&pooled);
         model.calibration_slope = a;
         model.calibration_offset = b;
-        let calibrated: Vec<(f64, bool)> = points
-            .iter()
-            .map(|(z, y)| (sigmoid(a * z + b), *y))
-            .collect();
-        let (threshold, dev_f1) = best_threshold(&calibrated);
-        model.threshold = threshold;
-        let calibrate = |points: Vec<(f64, bool)>| -> Vec<(f64, bool)> {
+        let calibrate = |points: &[(f64, bool)]| -> Vec<(f64, bool)> {
             points
-                .into_iter()
-                .map(|(z, y)| {
-                    (
-                        sigmoid(model.calibration_slope * z + model.calibration_offset),
-                        y,
-                    )
-                })
+                .iter()
+                .map(|(z, y)| (sigmoid(a * z + b), *y))
                 .collect()
         };
-        let dev_points = calibrate(session_maxima(&model, &dev_refs, dev));
-        let train_points = calibrate(session_maxima(&model, &all, train));
+        let (threshold, _) = best_threshold(&calibrate(&pooled));
+        model.threshold = threshold;
+        let dev_points = calibrate(&dev_raw);
+        let held_out_points = calibrate(&train_held_out);
+        let train_points = calibrate(&session_maxima(&model, &all, train));
         let brier = dev_points
             .iter()
             .map(|(p, y)| (p - if *y { 1.0 } else { 0.0 }).powi(2))
             .sum::<f64>()
             / dev_points.len().max(1) as f64;
+        let mistakes = |points: &[(f64, bool)], sessions: &[LabelledSession], missed: bool| {
+            points
+                .iter()
+                .zip(sessions)
+                .filter(|((p, y), _)| *y == missed && (*p >= threshold) != *y)
+                .map(|((p, _), s)| format!("{} ({p:.2})", s.id))
+                .collect::<Vec<_>>()
+        };
+        let misses = [
+            mistakes(&held_out_points, train, true),
+            mistakes(&dev_points, dev, true),
+        ]
+        .concat();
+        let false_alarms = [
+            mistakes(&held_out_points, train, false),
+            mistakes(&dev_points, dev, false),
+        ]
+        .concat();
         reports.push(SignalReport {
             signal: signal.to_owned(),
             train_positive_steps: labels.iter().filter(|y| **y > 0.5).count(),
-            train_f1: f1_at(&train_points, model.threshold),
-            dev_f1,
+            train_f1: f1_at(&train_points, threshold),
+            held_out_f1: f1_at(&held_out_points, threshold),
+            dev_f1: f1_at(&dev_points, threshold),
             dev_brier: brier,
             threshold: model.threshold,
             l2: model.l2,
             memory_penalty: model.memory_penalty,
-            held_out_average_precision: best_l2.1,
+            held_out_average_precision: average_precision(&train_held_out),
+            misses,
+            false_alarms,
         });
         signals.push(model);
     }
@@ -505,5 +554,29 @@ mod tests {
         let (threshold, _) = best_threshold(&points);
         // Flagging from 0.7 would be one true of three: below the floor.
         assert_eq!(threshold, 1.0);
+    }
+
+    #[test]
+    fn every_author_is_held_out_exactly_once() {
+        let session = |batch: &str| LabelledSession {
+            id: format!("{batch}-001"),
+            signals: Vec::new(),
+            note: None,
+            steps: Vec::new(),
+            language: "en".to_owned(),
+            style: None,
+            evidence: Default::default(),
+            near_miss: None,
+            batch: batch.to_owned(),
+        };
+        let train: Vec<LabelledSession> = ["C", "A", "B", "A", "E", "D", "F"]
+            .into_iter()
+            .map(session)
+            .collect();
+        let folds = author_folds(&train);
+        assert_eq!(folds.len(), L2_FOLDS);
+        let mut held_out: Vec<&str> = folds.concat();
+        held_out.sort_unstable();
+        assert_eq!(held_out, ["A", "B", "C", "D", "E", "F"]);
     }
 }
