@@ -83,7 +83,7 @@ pub async fn bench_ingest(
     pool.stop().await;
     let drained = started.elapsed();
     let unanalysed = ingest_steps(lux, steps, batch, IngestOptions { analyze: false }).await?;
-    let baseline = insert_steps(lux, steps, batch).await?;
+    let baseline = bare_insert_steps(lux, steps, batch).await?;
     Ok(IngestBenchReport {
         steps,
         queued,
@@ -94,19 +94,14 @@ pub async fn bench_ingest(
     })
 }
 
-async fn ingest_steps(
-    lux: &Lux,
-    steps: usize,
-    batch: usize,
-    options: IngestOptions,
-) -> Result<Duration> {
-    let project = lux.default_project();
-    let started = Instant::now();
+/// `steps` generated steps in sessions of 100, as ingest batches of at most `batch` records.
+fn generated_batches(steps: usize, batch: usize) -> Vec<Vec<IngestRecord>> {
+    let mut batches = Vec::new();
     let mut records = Vec::with_capacity(batch);
     let mut current_session = SessionId(Uuid::nil());
     for n in 0..steps {
         if records.len() + 2 > batch {
-            flush(lux, project, &mut records, &options).await?;
+            batches.push(std::mem::replace(&mut records, Vec::with_capacity(batch)));
         }
         if n % STEPS_PER_SESSION == 0 {
             current_session = SessionId(Uuid::now_v7());
@@ -128,91 +123,130 @@ async fn ingest_steps(
             },
         });
     }
-    flush(lux, project, &mut records, &options).await?;
+    if !records.is_empty() {
+        batches.push(records);
+    }
+    batches
+}
+
+async fn ingest_steps(
+    lux: &Lux,
+    steps: usize,
+    batch: usize,
+    options: IngestOptions,
+) -> Result<Duration> {
+    let project = lux.default_project();
+    let batches = generated_batches(steps, batch);
+    let started = Instant::now();
+    for records in &batches {
+        let results = lux.ingest_with(project, records, &options).await?;
+        if let Some(ItemResult::Error { message, .. }) = results
+            .iter()
+            .find(|r| matches!(r, ItemResult::Error { .. }))
+        {
+            return Err(Error::invalid(
+                "bench",
+                format!("ingest refused a generated record: {message}"),
+            ));
+        }
+    }
     Ok(started.elapsed())
 }
 
-async fn insert_steps(lux: &Lux, steps: usize, batch: usize) -> Result<Duration> {
+/// Writes the sessions and steps of an ingest batch with bare `insert_many` in one transaction:
+/// what the database takes with no service in the way (no validation, no analysis job, no
+/// change log; the steps table's full-text index and rollup triggers included), the baseline
+/// a write path is measured against batch by batch. `numbers` carries each session's next step
+/// number from one batch to the next.
+pub async fn bare_insert(
+    lux: &Lux,
+    records: &[IngestRecord],
+    numbers: &mut std::collections::HashMap<SessionId, i32>,
+) -> Result<()> {
     let project = lux.default_project();
-    let started = Instant::now();
     let now = lux.now();
-    let mut session_id = Uuid::nil();
-    let mut n = 0;
-    while n < steps {
-        let chunk_end = (n + batch).min(steps);
-        let tx = lux.begin_write().await?;
-        let mut sessions = Vec::new();
-        let mut rows = Vec::with_capacity(chunk_end - n);
-        for i in n..chunk_end {
-            if i % STEPS_PER_SESSION == 0 {
-                session_id = Uuid::now_v7();
+    let mut sessions = Vec::new();
+    let mut steps = Vec::new();
+    for record in records {
+        match record {
+            IngestRecord::Session(new) => {
+                let id = new.id.map_or_else(Uuid::now_v7, |id| id.0);
+                numbers.insert(SessionId(id), 1);
                 sessions.push(session::ActiveModel {
-                    id: Set(session_id),
+                    id: Set(id),
                     project_id: Set(project.0),
-                    external_id: Set(None),
-                    tool: Set("bench_baseline".into()),
+                    external_id: Set(new.external_id.clone()),
+                    tool: Set(new.tool.clone()),
                     status: Set("active".into()),
-                    title: Set(None),
-                    user_id: Set(None),
-                    client: Set(None),
-                    model: Set(Some("gpt-4o-mini".into())),
+                    title: Set(new.title.clone()),
+                    user_id: Set(new.user_id.clone()),
+                    client: Set(new.client.clone()),
+                    model: Set(new.model.clone()),
                     metadata: Set(serde_json::json!({})),
                     created_at: Set(now),
                     updated_at: Set(now),
                     completed_at: Set(None),
                 });
             }
-            rows.push(step::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                session_id: Set(session_id),
-                step_number: Set((i % STEPS_PER_SESSION) as i32 + 1),
-                kind: Set("reasoning".into()),
-                content: Set(content(i)),
-                raw_response: Set(None),
-                model: Set(Some("gpt-4o-mini".into())),
-                confidence: Set(Some(0.7)),
-                clarity: Set(None),
-                is_revision: Set(false),
-                revises_step: Set(None),
-                branch_from_step: Set(None),
-                branch_id: Set(None),
-                metadata: Set(serde_json::json!({})),
-                created_at: Set(now),
-            });
+            IngestRecord::Step {
+                session: SessionRef::Id(session),
+                step,
+            } => {
+                let number = numbers.entry(*session).or_insert(1);
+                steps.push(step::ActiveModel {
+                    id: Set(step.id.map_or_else(Uuid::now_v7, |id| id.0)),
+                    session_id: Set(session.0),
+                    step_number: Set(*number),
+                    kind: Set(step.kind.clone()),
+                    content: Set(step.content.clone()),
+                    raw_response: Set(None),
+                    model: Set(step.model.clone()),
+                    confidence: Set(step.confidence),
+                    clarity: Set(None),
+                    is_revision: Set(false),
+                    revises_step: Set(None),
+                    branch_from_step: Set(None),
+                    branch_id: Set(None),
+                    metadata: Set(serde_json::json!({})),
+                    created_at: Set(now),
+                });
+                *number += 1;
+            }
+            other => {
+                return Err(Error::invalid(
+                    "bench",
+                    format!(
+                        "the bare baseline writes sessions and steps, not {}",
+                        other.kind()
+                    ),
+                ));
+            }
         }
-        if !sessions.is_empty() {
-            session::Entity::insert_many(sessions)
-                .exec_without_returning(&tx)
-                .await?;
-        }
-        step::Entity::insert_many(rows)
+    }
+    let tx = lux.begin_write().await?;
+    if !sessions.is_empty() {
+        session::Entity::insert_many(sessions)
             .exec_without_returning(&tx)
             .await?;
-        tx.commit().await?;
-        n = chunk_end;
     }
-    Ok(started.elapsed())
+    // A batch holds at most 1,000 records: one statement, under SQLite's bound-parameter cap.
+    if !steps.is_empty() {
+        step::Entity::insert_many(steps)
+            .exec_without_returning(&tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
-async fn flush(
-    lux: &Lux,
-    project: crate::domain::ProjectId,
-    records: &mut Vec<IngestRecord>,
-    options: &IngestOptions,
-) -> Result<()> {
-    if records.is_empty() {
-        return Ok(());
+/// Writes the steps [`ingest_steps`] would, with [`bare_insert`] per batch: the baseline of
+/// [`bench_ingest`].
+async fn bare_insert_steps(lux: &Lux, steps: usize, batch: usize) -> Result<Duration> {
+    let batches = generated_batches(steps, batch);
+    let mut numbers = std::collections::HashMap::new();
+    let started = Instant::now();
+    for records in &batches {
+        bare_insert(lux, records, &mut numbers).await?;
     }
-    let results = lux.ingest_with(project, records, options).await?;
-    if let Some(ItemResult::Error { message, .. }) = results
-        .iter()
-        .find(|r| matches!(r, ItemResult::Error { .. }))
-    {
-        return Err(Error::invalid(
-            "bench",
-            format!("ingest refused a generated record: {message}"),
-        ));
-    }
-    records.clear();
-    Ok(())
+    Ok(started.elapsed())
 }

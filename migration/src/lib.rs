@@ -20,6 +20,7 @@ mod m20261127_000015_refresh_day_rollups_on_postgres;
 mod m20261127_000016_index_calls_of_other_models;
 mod m20261127_000017_cover_call_latency_filters;
 mod m20261207_000018_create_analysis_jobs;
+mod m20261208_000019_index_branched_steps;
 
 pub use m20261126_000008_create_search::SEARCH_PREFIX_CHARS;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000016_index_calls_of_other_models::Migration),
             Box::new(m20261127_000017_cover_call_latency_filters::Migration),
             Box::new(m20261207_000018_create_analysis_jobs::Migration),
+            Box::new(m20261208_000019_index_branched_steps::Migration),
         ]
     }
 }

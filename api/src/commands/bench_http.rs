@@ -1,5 +1,6 @@
 //! `lux bench http`: the REST layer's cost and capacity, measured in one run on real loopback
-//! HTTP — batch ingest over `POST /api/v1/ingest` against `Lux::ingest` called directly, and
+//! HTTP — batch ingest over `POST /api/v1/ingest` against `Lux::ingest` called directly and
+//! against a bare `insert_many` of the same number of steps, with analysis queued, and
 //! `GET /api/v1/sessions/{id}` under concurrent load (requests/s and latency percentiles).
 
 use std::sync::Arc;
@@ -80,6 +81,9 @@ fn batches(steps: usize) -> Vec<(Vec<IngestRecord>, serde_json::Value)> {
 }
 
 async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow::Result<()> {
+    // Writes queue their analysis as in `lux serve`; no worker drains it meanwhile, so this
+    // measures the write path (`lux bench ingest` measures the drain).
+    let paused = instance.start_analysis(0).await;
     let lux = instance.lux().clone();
     let acceptor = bind("127.0.0.1:0").await?;
     let port = poem::listener::Acceptor::local_addr(&acceptor)
@@ -96,13 +100,21 @@ async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow:
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
 
-    // Alternate the two paths batch by batch, so anything else the machine is doing weighs on
-    // both alike.
+    // Alternate the three paths batch by batch, so the database's growth and anything else the
+    // machine is doing weigh on each alike.
+    let bare_batches = batches(args.steps);
     let direct_batches = batches(args.steps);
     let http_batches = batches(args.steps);
+    let mut numbers = std::collections::HashMap::new();
+    let mut bare = Duration::ZERO;
     let mut direct = Duration::ZERO;
     let mut over_http = Duration::ZERO;
-    for ((records, _), (_, body)) in direct_batches.iter().zip(&http_batches) {
+    for (((same, _), (records, _)), (_, body)) in
+        bare_batches.iter().zip(&direct_batches).zip(&http_batches)
+    {
+        let started = Instant::now();
+        lux_core::bench::bare_insert(&lux, same, &mut numbers).await?;
+        bare += started.elapsed();
         let started = Instant::now();
         lux.ingest(lux.default_project(), records).await?;
         direct += started.elapsed();
@@ -162,6 +174,7 @@ async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow:
         errors += failed;
     }
     server.abort();
+    paused.stop().await;
     latencies.sort();
     let percentile = |p: f64| {
         latencies
@@ -170,9 +183,12 @@ async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow:
     };
     let steps = args.steps as f64;
     println!(
-        "{name:<9} ingest direct {:>8.0} steps/s · over HTTP {:>8.0} steps/s · ratio {:.3} · GET session {:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
+        "{name:<9} ingest: bare insert_many {:>8.0} steps/s · direct {:>8.0} steps/s ({:.3}) · over HTTP {:>8.0} steps/s ({:.3} of bare, {:.3} of direct) · GET session {:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
+        steps / bare.as_secs_f64(),
         steps / direct.as_secs_f64(),
+        bare.as_secs_f64() / direct.as_secs_f64(),
         steps / over_http.as_secs_f64(),
+        bare.as_secs_f64() / over_http.as_secs_f64(),
         direct.as_secs_f64() / over_http.as_secs_f64(),
         latencies.len() as f64 / args.seconds as f64,
         percentile(0.50),

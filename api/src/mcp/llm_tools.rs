@@ -10,6 +10,7 @@ use lux_core::llm::LlmClient as _;
 use lux_core::llm::{ChatMessage, ChatRequest, ChatResponse, ChatRole, LlmError, OpenAiClient};
 use lux_core::monitor::{MonitorState, StepMetrics};
 use lux_core::services::api_keys::Scope;
+use lux_core::services::thoughts::{Turn, TurnSession};
 use lux_core::{
     Actor, CallStatus, MonitorEvent, NewModelCall, NewStep, NewSynthesis, PageRequest, ProjectId,
     Session, SessionFilter, SessionRef, SessionStatus, Step, StepId, SynthesisVersion,
@@ -902,12 +903,18 @@ impl LuxMcp {
                 usage.output_tokens,
             )
         };
-        let step = match self
-            .lux
-            .append_step(project, &reference, answer(&response))
-            .await
-        {
-            Ok(written) => written.value,
+        let synthesis = response
+            .text
+            .contains(SYNTHESIS_CALL)
+            .then(|| NewSynthesis::raw(response.text.clone()));
+        // The answer, its call and the synthesis it states: one transaction.
+        let turn = Turn {
+            model_call: Some(call.clone()),
+            synthesis,
+            ..Turn::new(TurnSession::Stored(reference.clone()), answer(&response))
+        };
+        let record = match self.lux.record_turn(project, &turn).await {
+            Ok(record) => record,
             Err(error) => {
                 // Keep the call (and its cost) even when its answer cannot be stored.
                 if let Err(stored) = self.lux.record_model_call(project, &reference, call).await {
@@ -916,34 +923,15 @@ impl LuxMcp {
                 return Err(error.into());
             }
         };
-        let call = self
-            .lux
-            .record_model_call(
-                project,
-                &reference,
-                NewModelCall {
-                    step_id: Some(step.id),
-                    ..call
-                },
-            )
-            .await?
-            .value;
-        let (synthesis, synthesis_error) = if response.text.contains(SYNTHESIS_CALL) {
-            let new = NewSynthesis {
-                step_id: Some(step.id),
-                ..NewSynthesis::raw(response.text.clone())
-            };
-            match self.lux.add_synthesis(project, &reference, new).await {
-                Ok(written) => (Some(written.value), None),
-                Err(lux_core::Error::Synthesis(parse)) => (None, Some(parse.to_string())),
-                Err(error) => {
-                    tracing::warn!(%error, "could not store a synthesis update");
-                    (None, Some(error.to_string()))
-                }
-            }
-        } else {
-            (None, None)
-        };
+        let step = record.step.value;
+        let call = record
+            .model_call
+            .ok_or_else(|| ToolError::failed("llm_failed", "the model call was not stored"))?;
+        let synthesis = record.synthesis;
+        let synthesis_error = record.synthesis_error.map(|error| match error {
+            lux_core::Error::Synthesis(parse) => parse.to_string(),
+            other => other.to_string(),
+        });
         Ok(Answered {
             response,
             step,

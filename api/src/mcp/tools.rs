@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use lux_core::services::api_keys::Scope;
-use lux_core::services::thoughts::ThoughtCoordinates;
+use lux_core::services::thoughts::{ThoughtCoordinates, Turn, TurnSession};
 use lux_core::{
-    Actor, Finding, NewStep, PageRequest, ProjectId, Session, SessionFilter, SessionRef,
-    SessionStatus, Step,
+    Finding, NewStep, PageRequest, ProjectId, Session, SessionFilter, SessionRef, SessionStatus,
+    Step,
 };
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -25,6 +25,7 @@ use super::{LuxMcp, McpCaller};
 /// Core's step fields, as the thinking tools call them.
 pub(super) const THOUGHT_FIELDS: &[(&str, &str)] = &[
     ("content", "thought"),
+    ("external_id", "session_id"),
     ("revises_step", "revises_thought"),
     ("branch_from_step", "branch_from_thought"),
 ];
@@ -171,29 +172,21 @@ impl LuxMcp {
                 "a revision must say which thought it revises",
             ));
         }
-        let session = self.thinking_session(caller.project, &args).await?;
-        let reference = SessionRef::Id(session.id);
-        // Read by index, never every earlier step: a thought costs the same at 2,000 as at 2.
-        let (revises_step, branch_from_step) = self
-            .resolve_references(session.id, args.revises_thought, args.branch_from_thought)
-            .await?;
         let total_thoughts = total_thoughts.max(thought_number);
-        let coordinates = ThoughtCoordinates {
-            tool: "sequential_thinking",
-            thought_number: args.thought_number,
-            is_revision: args.is_revision,
-            revises_thought: args.revises_thought,
-            branch_from_thought: args.branch_from_thought,
-            branch_id: args.branch_id.clone(),
+        let template = new_session("sequential_thinking", &args.thought);
+        let session = match args.session_id.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => TurnSession::Named {
+                name: name.to_owned(),
+                template,
+            },
+            // A host that lost the id goes on with its newest open thinking session.
+            _ if args.thought_number > 1 => TurnSession::LatestOrNew(template),
+            _ => TurnSession::New(template),
         };
-        let new = NewStep {
-            // A host retrying a thought it is not sure was stored finds it already there.
-            id: Some(coordinates.step_id(session.id, &args.thought)),
+        let step = NewStep {
             kind: "thought".to_owned(),
             content: args.thought.clone(),
             is_revision: args.is_revision,
-            revises_step,
-            branch_from_step,
             branch_id: args.branch_id.clone(),
             metadata: Some(json!({
                 "tool": "sequential_thinking",
@@ -204,25 +197,28 @@ impl LuxMcp {
             })),
             ..NewStep::default()
         };
-        // The step, and the session completed with the last thought, in one transaction.
-        let (written, session) = self
+        let turn = Turn {
+            // The step's id comes from these and the text: a retried thought is found stored.
+            thought: Some(ThoughtCoordinates {
+                tool: "sequential_thinking",
+                thought_number: args.thought_number,
+                is_revision: args.is_revision,
+                revises_thought: args.revises_thought,
+                branch_from_thought: args.branch_from_thought,
+                branch_id: args.branch_id.clone(),
+            }),
+            // The last thought completes the session in the same transaction.
+            complete: !args.next_thought_needed,
+            analysis_wait: Some(self.settings.analysis_wait),
+            ..Turn::new(session, step)
+        };
+        let record = self
             .lux
-            .record_thought(
-                caller.project,
-                &reference,
-                new,
-                !args.next_thought_needed,
-                &Actor::new("mcp"),
-            )
+            .record_turn(caller.project, &turn)
             .await
             .map_err(|error| ToolError::from(error).renamed(THOUGHT_FIELDS))?;
-        let step = written.value;
-        let analysed = self
-            .lux
-            .await_analysis(&[step.id], self.settings.analysis_wait)
-            .await?;
-        let findings = self.lux.step_findings(session.id, step.id).await?;
-        let state = self.lux.thought_state(session.id).await?;
+        let session = record.session;
+        let step = record.step.value;
         let status = if !args.next_thought_needed {
             "complete"
         } else if args.is_revision {
@@ -236,8 +232,8 @@ impl LuxMcp {
             thought_number,
             total_thoughts,
             next_thought_needed: args.next_thought_needed,
-            branches: state.branches,
-            thought_history_length: usize::try_from(state.steps).unwrap_or(usize::MAX),
+            branches: record.state.branches,
+            thought_history_length: usize::try_from(record.state.steps).unwrap_or(usize::MAX),
             status,
             session_id: args
                 .session_id
@@ -245,8 +241,8 @@ impl LuxMcp {
                 .filter(|id| !id.trim().is_empty())
                 .unwrap_or_else(|| session.id.to_string()),
             step: &step,
-            findings: &findings,
-            analysed,
+            findings: &record.findings,
+            analysed: record.analysed,
         };
         Ok(reply.render(&session, &self.settings))
     }
@@ -526,37 +522,6 @@ impl LuxMcp {
 }
 
 impl LuxMcp {
-    /// The session a thought belongs to: the one named, else (for thought 2 onwards) the newest
-    /// active `sequential_thinking` session of the project, else a new one.
-    async fn thinking_session(
-        &self,
-        project: ProjectId,
-        args: &SequentialThinking,
-    ) -> Result<Session, ToolError> {
-        let template = new_session("sequential_thinking", &args.thought);
-        if let Some((session, _)) = self
-            .named_session(project, args.session_id.as_deref(), template.clone())
-            .await?
-        {
-            return Ok(session);
-        }
-        if args.thought_number > 1 {
-            let filter = SessionFilter {
-                tool: Some("sequential_thinking".to_owned()),
-                status: Some(SessionStatus::Active),
-                ..SessionFilter::default()
-            };
-            let page = self
-                .lux
-                .list_sessions(project, &filter, &PageRequest::first(1))
-                .await?;
-            if let Some(session) = page.items.into_iter().next() {
-                return Ok(session);
-            }
-        }
-        self.new_session(project, template).await
-    }
-
     /// A session by Lux id, or else by the caller's external id.
     pub(super) async fn find_session(
         &self,

@@ -195,6 +195,46 @@ fn bench_ingest_prints_queued_and_drained_rates() {
     assert!((figures[1] - figures[0] / figures[4]).abs() < 0.01, "{row}");
 }
 
+/// `lux bench http` measures batch ingest over real HTTP against the direct call and a bare
+/// insert of the same rows, and says each ratio the way its rates give it.
+#[test]
+fn bench_http_prints_rest_ingest_against_a_bare_insert() {
+    let scratch = Scratch::sqlite();
+    let out = scratch.ok(&[
+        "bench",
+        "http",
+        "--steps",
+        "300",
+        "--concurrency",
+        "2",
+        "--seconds",
+        "1",
+    ]);
+    let row = out
+        .lines()
+        .find(|line| line.starts_with("sqlite"))
+        .unwrap_or_else(|| panic!("no sqlite row in {out}"));
+    let number_after = |label: &str| -> f64 {
+        let rest = &row[row
+            .find(label)
+            .unwrap_or_else(|| panic!("no {label:?} in {row}"))
+            + label.len()..];
+        rest.trim_start()
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .and_then(|figure| figure.parse().ok())
+            .unwrap_or_else(|| panic!("no figure after {label:?} in {row}"))
+    };
+    let bare = number_after("bare insert_many");
+    let over_http = number_after("over HTTP");
+    let of_bare = number_after("steps/s (");
+    assert!(bare > 0.0 && over_http > 0.0, "{row}");
+    // The first ratio printed is the direct path's; the HTTP one follows its rate.
+    let http_ratio = number_after(&format!("{over_http:.0} steps/s ("));
+    assert!(of_bare > 0.0, "{row}");
+    assert!((http_ratio - over_http / bare).abs() < 0.01, "{row}");
+}
+
 /// `lux bench mcp` drives a real `lux mcp` child and prints comparable figures for both paths,
 /// for all thoughts and, in a long session, for its first and last hundred apart.
 #[test]

@@ -171,8 +171,19 @@ impl Lux {
         let tx = self.begin_write().await?;
         let mut ctx = WriteCtx::new(self, project);
         ctx.absent_steps = absent_step_ids(&tx, records).await?;
+        // Without savepoints a failing item sends the batch back whole, so the steps can wait
+        // and go in together; with them each step is written inside its own savepoint.
+        ctx.defer_steps = mode == BatchMode::Optimistic;
         let mut results = Vec::with_capacity(records.len());
         for record in records {
+            // Other records may name a step of this batch: it must be written before them.
+            if !matches!(record, IngestRecord::Step { .. })
+                && let Err(error) = ctx.flush_steps(&tx).await
+            {
+                tracing::debug!(%error, "the batch's steps failed; writing it item by item");
+                tx.rollback().await?;
+                return Ok(None);
+            }
             let outcome = match mode {
                 BatchMode::Optimistic => self.ingest_one(&tx, &mut ctx, record, options).await,
                 BatchMode::Savepoints => {
@@ -194,6 +205,12 @@ impl Lux {
                 }
                 Err(error) => results.push(ItemResult::error(&error)),
             }
+        }
+        if let Err(error) = ctx.flush_steps(&tx).await {
+            // A step the database refused (a raced duplicate id): find out which, item by item.
+            tracing::debug!(%error, "the batch's steps failed; writing it item by item");
+            tx.rollback().await?;
+            return Ok(None);
         }
         self.commit(tx, ctx).await?;
         Ok(Some(results))

@@ -1,9 +1,7 @@
 //! Steps: append with numbering assigned or checked, idempotent on a client id; list in order.
 
 use sea_orm::prelude::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::instrument;
 
 use lux_entity::{session, step};
@@ -70,6 +68,7 @@ pub(crate) async fn next_step_number<C: ConnectionTrait>(
     if let Some(next) = ctx.next_step.get(&session) {
         return Ok(*next);
     }
+    ctx.flush_steps(conn).await?;
     let max: Option<i32> = step::Entity::find()
         .select_only()
         .column_as(step::Column::StepNumber.max(), "max")
@@ -94,6 +93,9 @@ pub(crate) async fn append_step_in<C: ConnectionTrait>(
     let session = ctx.session(conn, reference).await?;
     // A step id the batch's prefetch found absent needs no lookup; it is taken once inserted.
     let known_absent = new.id.is_some_and(|id| ctx.absent_steps.remove(&id.0));
+    if new.id.is_some() && !known_absent {
+        ctx.flush_steps(conn).await?;
+    }
     if let Some(id) = new.id
         && !known_absent
         && let Some(row) = step::Entity::find_by_id(id.0).one(conn).await?
@@ -112,6 +114,7 @@ pub(crate) async fn append_step_in<C: ConnectionTrait>(
     let next = next_step_number(conn, ctx, session.id).await?;
     let number = new.step_number.unwrap_or(next);
     if number < next {
+        ctx.flush_steps(conn).await?;
         let existing = step::Entity::find()
             .filter(step::Column::SessionId.eq(session.id.0))
             .filter(step::Column::StepNumber.eq(number))
@@ -154,24 +157,27 @@ pub(crate) async fn append_step_in<C: ConnectionTrait>(
     }
 
     let id = new.id.map_or_else(|| lux.new_id(), |id| id.0);
-    let row = step::ActiveModel {
-        id: Set(id),
-        session_id: Set(session.id.0),
-        step_number: Set(number),
-        kind: Set(checked.kind),
-        content: Set(checked.content),
-        raw_response: Set(checked.raw_response),
-        model: Set(checked.model.clone()),
-        confidence: Set(checked.confidence),
-        clarity: Set(checked.clarity),
-        is_revision: Set(new.is_revision),
-        revises_step: Set(new.revises_step),
-        branch_from_step: Set(new.branch_from_step),
-        branch_id: Set(checked.branch_id),
-        metadata: Set(checked.metadata),
-        created_at: Set(new.created_at.unwrap_or(ctx.now)),
+    let row = step::Model {
+        id,
+        session_id: session.id.0,
+        step_number: number,
+        kind: checked.kind,
+        content: checked.content,
+        raw_response: checked.raw_response,
+        model: checked.model.clone(),
+        confidence: checked.confidence,
+        clarity: checked.clarity,
+        is_revision: new.is_revision,
+        revises_step: new.revises_step,
+        branch_from_step: new.branch_from_step,
+        branch_id: checked.branch_id,
+        metadata: checked.metadata,
+        // Microseconds, as PostgreSQL keeps them: the step returned is the step stored.
+        created_at: new
+            .created_at
+            .map_or(ctx.now, crate::clock::truncate_to_micros),
     };
-    let inserted = step::Entity::insert(row).exec_with_returning(conn).await?;
+    ctx.insert_step(conn, row.clone()).await?;
     ctx.next_step.insert(session.id, number + 1);
     ctx.touched.insert(session.id);
     if session.model.is_none()
@@ -182,7 +188,7 @@ pub(crate) async fn append_step_in<C: ConnectionTrait>(
     ctx.event(LiveEventKind::StepAppended, session.id, id);
     Ok(Written {
         outcome: WriteOutcome::Created,
-        value: step_from_row(inserted),
+        value: step_from_row(row),
     })
 }
 

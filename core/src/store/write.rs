@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
-use lux_entity::{analysis_job, audit_log, model_price, session};
+use lux_entity::{analysis_job, audit_log, model_price, session, step};
 
 use crate::domain::{Actor, PriceId, ProjectId, SessionId, SessionRef, StoredPrice};
 use crate::error::{Error, Result};
@@ -44,6 +44,12 @@ pub(crate) struct WriteCtx {
     pub(crate) absent_steps: HashSet<Uuid>,
     /// Analysis jobs of the steps this transaction stored, written with them at commit.
     jobs: Vec<analysis_job::ActiveModel>,
+    /// Whether new steps wait in `pending_steps` to be written together (a batch without
+    /// savepoints, where a failure sends the whole batch back anyway) or are written at once.
+    pub(crate) defer_steps: bool,
+    /// Validated, numbered steps not yet written; flushed before anything reads the steps
+    /// table in this transaction, and at commit.
+    pending_steps: Vec<step::ActiveModel>,
     prices: Option<PriceTable>,
 }
 
@@ -52,6 +58,7 @@ pub(crate) struct WriteCtx {
 pub(crate) struct Checkpoint {
     events: usize,
     jobs: usize,
+    pending_steps: usize,
 }
 
 /// The price list in the shape `pricing::select_price` wants, with each entry's stored id beside it.
@@ -97,8 +104,44 @@ impl WriteCtx {
             touched: HashSet::new(),
             absent_steps: HashSet::new(),
             jobs: Vec::new(),
+            defer_steps: false,
+            pending_steps: Vec::new(),
             prices: None,
         }
+    }
+
+    /// Writes a new step, or keeps it for the next [`WriteCtx::flush_steps`] when steps are
+    /// deferred: a batch's steps then go in as a few multi-row statements, not one each.
+    pub(crate) async fn insert_step<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+        row: step::Model,
+    ) -> Result<()> {
+        let row = row.into_active_model().reset_all();
+        if self.defer_steps {
+            self.pending_steps.push(row);
+            return Ok(());
+        }
+        step::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the deferred steps. Anything that reads the steps table inside the transaction
+    /// calls this first, so it sees what the transaction has written.
+    pub(crate) async fn flush_steps<C: ConnectionTrait>(&mut self, conn: &C) -> Result<()> {
+        // 15 columns a row: 1,000 rows stay under SQLite's 32,766 bound parameters.
+        let mut pending = std::mem::take(&mut self.pending_steps)
+            .into_iter()
+            .peekable();
+        while pending.peek().is_some() {
+            let chunk: Vec<_> = pending.by_ref().take(1000).collect();
+            step::Entity::insert_many(chunk)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
     }
 
     pub(crate) fn event(&mut self, kind: LiveEventKind, session: SessionId, entity_id: Uuid) {
@@ -125,6 +168,7 @@ impl WriteCtx {
         Checkpoint {
             events: self.events.len(),
             jobs: self.jobs.len(),
+            pending_steps: self.pending_steps.len(),
         }
     }
 
@@ -132,6 +176,7 @@ impl WriteCtx {
     pub(crate) fn rollback_to(&mut self, checkpoint: Checkpoint) {
         self.events.truncate(checkpoint.events);
         self.jobs.truncate(checkpoint.jobs);
+        self.pending_steps.truncate(checkpoint.pending_steps);
         self.sessions.clear();
         self.external_ids.clear();
         self.next_step.clear();
@@ -222,7 +267,6 @@ impl WriteCtx {
 }
 
 impl Lux {
-    /// Commits a write and only then tells subscribers about it.
     /// Commits a write with what it queued and announced; then the analysis jobs it stored
     /// are handed to the workers, or run now in a process without any.
     pub(crate) async fn commit(&self, tx: DatabaseTransaction, ctx: WriteCtx) -> Result<()> {
@@ -238,6 +282,7 @@ impl Lux {
         tx: DatabaseTransaction,
         mut ctx: WriteCtx,
     ) -> Result<Vec<Uuid>> {
+        ctx.flush_steps(&tx).await?;
         ctx.touch_sessions(&tx).await?;
         log_events(&tx, &ctx.events).await?;
         let jobs: Vec<Uuid> = ctx

@@ -278,8 +278,155 @@ async fn many_sessions_in_one_batch(lux: &Lux) {
 }
 
 storage_tests!(
+    steps_written_together_are_seen_by_what_follows_them,
+    a_step_id_raced_by_two_batches_is_stored_once,
     a_mixed_batch_is_written_and_a_replay_duplicates_nothing,
     a_bad_item_leaves_nothing_and_the_good_ones_land,
     oversized_batches_are_refused_whole,
     many_sessions_in_one_batch,
 );
+
+fn step(id: Option<StepId>, number: Option<i32>, content: &str) -> NewStep {
+    NewStep {
+        id,
+        step_number: number,
+        kind: "reasoning".into(),
+        content: content.into(),
+        ..NewStep::default()
+    }
+}
+
+fn outcome(result: &ItemResult) -> String {
+    match result {
+        ItemResult::Created { .. } => "created".to_owned(),
+        ItemResult::Duplicate { .. } => "duplicate".to_owned(),
+        ItemResult::Error { code, .. } => code.clone(),
+    }
+}
+
+/// A batch's steps go in together, yet every later item of the batch sees them: the same id
+/// again is a duplicate, a replayed number is found, a call names a step not yet flushed, and
+/// numbering runs on without a gap.
+async fn steps_written_together_are_seen_by_what_follows_them(lux: &Lux) {
+    let project = lux.default_project();
+    let session_id = SessionId(uuid::Uuid::now_v7());
+    let session = SessionRef::Id(session_id);
+    let alpha = StepId(uuid::Uuid::now_v7());
+    let records = vec![
+        IngestRecord::Session(NewSession {
+            id: Some(session_id),
+            tool: "agent_run".into(),
+            ..NewSession::default()
+        }),
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(Some(alpha), None, "alpha"),
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(Some(alpha), None, "alpha"),
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(None, None, "beta"),
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(None, Some(2), "beta"),
+        },
+        IngestRecord::ModelCall {
+            session: session.clone(),
+            call: NewModelCall {
+                step_id: Some(alpha),
+                ..NewModelCall::ok("openai", "gpt-4o", 10, 5)
+            },
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(None, None, "gamma"),
+        },
+        IngestRecord::Step {
+            session: session.clone(),
+            step: step(None, Some(9), "a gap"),
+        },
+    ];
+    let results = lux.ingest(project, &records).await.unwrap();
+    let outcomes: Vec<String> = results.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "created",
+            "created",
+            "duplicate",
+            "created",
+            "duplicate",
+            "created",
+            "created",
+            "invalid"
+        ]
+    );
+    let stored: Vec<(i32, String)> = lux
+        .all_steps(project, &session)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.step_number, s.content))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            (1, "alpha".to_owned()),
+            (2, "beta".to_owned()),
+            (3, "gamma".to_owned())
+        ]
+    );
+    let calls = lux.list_model_calls(project, &session).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].step_id, Some(alpha));
+    // What each result names is what was stored.
+    let ItemResult::Created { id } = &results[1] else {
+        panic!("the first alpha is created");
+    };
+    assert_eq!(*id, alpha.0);
+}
+
+/// Two batches racing to store the same client step id in different sessions: one stores it,
+/// the other is told it belongs to another session, whatever the interleaving; the rest of
+/// both batches lands.
+async fn a_step_id_raced_by_two_batches_is_stored_once(lux: &Lux) {
+    let project = lux.default_project();
+    let shared = StepId(uuid::Uuid::now_v7());
+    let racer = |content: &'static str| {
+        let session_id = SessionId(uuid::Uuid::now_v7());
+        let session = SessionRef::Id(session_id);
+        let mut records = vec![IngestRecord::Session(NewSession {
+            id: Some(session_id),
+            tool: "agent_run".into(),
+            ..NewSession::default()
+        })];
+        for n in 0..50 {
+            records.push(IngestRecord::Step {
+                session: session.clone(),
+                step: step(None, None, &format!("{content} {n}")),
+            });
+        }
+        records.push(IngestRecord::Step {
+            session: session.clone(),
+            step: step(Some(shared), None, content),
+        });
+        (session, records)
+    };
+    let (first_session, first) = racer("first");
+    let (second_session, second) = racer("second");
+    let (a, b) = tokio::join!(lux.ingest(project, &first), lux.ingest(project, &second));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut last = [outcome(a.last().unwrap()), outcome(b.last().unwrap())];
+    last.sort();
+    assert_eq!(last, ["conflict", "created"]);
+    for (session, results) in [(&first_session, &a), (&second_session, &b)] {
+        assert!(results[..51].iter().all(|r| outcome(r) == "created"));
+        let stored = lux.all_steps(project, session).await.unwrap();
+        let holds_shared = stored.iter().any(|s| s.id == shared);
+        assert_eq!(stored.len(), if holds_shared { 51 } else { 50 });
+    }
+}
