@@ -7,6 +7,7 @@ mod dashboard;
 pub mod instance;
 pub mod mcp;
 mod metrics;
+pub mod otlp;
 pub mod rest;
 pub mod server;
 
@@ -31,7 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve HTTP: the dashboard at `/`, REST under `/api/v1`, MCP at `/mcp`, health and metrics.
+    /// Serve HTTP: the dashboard at `/`, REST under `/api/v1`, MCP at `/mcp`, health and metrics;
+    /// OTLP/HTTP traces at `/v1/traces` on a second port.
     Serve(commands::serve::ServeArgs),
     /// Serve MCP over stdio (for Claude Desktop and other MCP hosts); logs go to stderr.
     Mcp,

@@ -11,7 +11,7 @@ use lux_core::Lux;
 use crate::instance::Instance;
 
 use crate::rest::{AuthPolicy, api_service, around_request};
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, BoxAcceptor, Listener, TcpListener};
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, http::StatusCode};
 use serde_json::json;
@@ -45,16 +45,28 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
     }
+
+    /// A place among the requests served at once, or `None` when all are taken (then refuse
+    /// with 503 rather than queue without bound). Shared by every listener of the server.
+    pub(crate) fn try_admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
+    }
 }
 
 /// The whole HTTP surface, as an endpoint that can be served or called in-process.
 pub fn app(state: AppState) -> impl poem::Endpoint {
     let api = api_service(&state.instance, state.policy.clone());
-    let spec = api.spec_endpoint();
+    let spec = crate::rest::spec_json();
     let docs = api.swagger_ui();
-    crate::dashboard::mount(Route::new())
+    let site = crate::dashboard::mount(Route::new())
         .nest_no_strip("/api/v1", api)
-        .at("/api/v1/openapi.json", spec)
+        .at(
+            "/api/v1/openapi.json",
+            get(poem::endpoint::make_sync(move |_| {
+                spec.clone()
+                    .with_content_type("application/json; charset=utf-8")
+            })),
+        )
         .nest("/docs", docs)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
@@ -63,8 +75,39 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             "/mcp",
             crate::mcp::http_endpoint(state.lux.clone(), state.policy.clone()),
         )
-        .data(state.clone())
-        .around(move |endpoint, request| around_request(endpoint, request, state.in_flight.clone()))
+        .data(state.clone());
+    let in_flight = state.in_flight.clone();
+    Doors {
+        otlp: crate::otlp::app(state),
+        site: site
+            .around(move |endpoint, request| around_request(endpoint, request, in_flight.clone())),
+    }
+}
+
+/// The OTLP receiver beside the rest: OTLP answers in its own encodings and limits (a protobuf
+/// `google.rpc.Status`, 64 MiB bodies), which the REST middleware would rewrite, so its path
+/// never passes through it.
+struct Doors<Otlp, Site> {
+    otlp: Otlp,
+    site: Site,
+}
+
+impl<Otlp: poem::Endpoint, Site: poem::Endpoint> poem::Endpoint for Doors<Otlp, Site> {
+    type Output = Response;
+
+    async fn call(&self, request: poem::Request) -> poem::Result<Response> {
+        if request.uri().path() == crate::otlp::TRACES_PATH {
+            self.otlp
+                .call(request)
+                .await
+                .map(IntoResponse::into_response)
+        } else {
+            self.site
+                .call(request)
+                .await
+                .map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// Liveness: the process answers. It says nothing about the database on purpose.
@@ -137,9 +180,11 @@ pub(crate) async fn bind(address: &str) -> anyhow::Result<impl Acceptor + use<>>
         .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))
 }
 
-/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish: the app on `acceptor`,
+/// and the OTLP/HTTP trace receiver on `otlp` when given.
 pub(crate) async fn serve(
     acceptor: impl Acceptor + 'static,
+    otlp: Option<BoxAcceptor>,
     state: AppState,
 ) -> anyhow::Result<()> {
     for address in acceptor.local_addr() {
@@ -149,7 +194,14 @@ pub(crate) async fn serve(
             None => tracing::info!("Lux listening on {address}"),
         }
     }
-    let shutdown = async {
+    for address in otlp.iter().flat_map(|otlp| otlp.local_addr()) {
+        match address.as_socket_addr() {
+            Some(socket) => tracing::info!("OTLP/HTTP traces at http://{socket}/v1/traces"),
+            None => tracing::info!("OTLP/HTTP traces at {address}/v1/traces"),
+        }
+    }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {
@@ -163,9 +215,29 @@ pub(crate) async fn serve(
             }
         }
         tracing::info!("shutting down");
+        stop.send_replace(true);
+    });
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        // A dropped sender (the signal task gone) also means stop.
+        let _ = stopping.wait_for(|stop| *stop).await;
     };
-    poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app(state), shutdown, Some(Duration::from_secs(10)))
-        .await
-        .map_err(|error| anyhow::anyhow!("server stopped: {error}"))
+    let grace = Some(Duration::from_secs(10));
+    let main = poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+        app(state.clone()),
+        stopped(stopping.clone()),
+        grace,
+    );
+    let served = match otlp {
+        Some(otlp) => {
+            let receiver = poem::Server::new_with_acceptor(otlp).run_with_graceful_shutdown(
+                crate::otlp::app(state),
+                stopped(stopping),
+                grace,
+            );
+            let (main, receiver) = tokio::join!(main, receiver);
+            main.and(receiver)
+        }
+        None => main.await,
+    };
+    served.map_err(|error| anyhow::anyhow!("server stopped: {error}"))
 }

@@ -414,18 +414,22 @@ fn parse_completion(body: &str) -> Result<ChatResponse, LlmError> {
         .and_then(|message| message.content)
         .unwrap_or_default();
     let usage = completion.usage.unwrap_or_default();
+    let output_tokens = usage.completion_tokens.max(0);
+    // `completion_tokens` counts the reasoning tokens too; Lux keeps (and prices) them apart.
+    let reasoning_tokens = usage
+        .completion_tokens_details
+        .map_or(0, |d| d.reasoning_tokens.max(0))
+        .min(output_tokens);
     Ok(ChatResponse {
         text,
         model: completion.model,
         usage: TokenUsage {
             input_tokens: usage.prompt_tokens.max(0),
-            output_tokens: usage.completion_tokens.max(0),
+            output_tokens: output_tokens - reasoning_tokens,
             cached_input_tokens: usage
                 .prompt_tokens_details
                 .map_or(0, |d| d.cached_tokens.max(0)),
-            reasoning_tokens: usage
-                .completion_tokens_details
-                .map_or(0, |d| d.reasoning_tokens.max(0)),
+            reasoning_tokens,
         },
         latency: Duration::ZERO,
         attempts: 1,
@@ -461,6 +465,7 @@ mod tests {
     }
 
     #[test]
+    /// Reasoning tokens are part of `completion_tokens`: billed once, at the reasoning price.
     fn completions_are_parsed_with_detailed_usage() {
         let body = r#"{"model":"m","choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":10,"completion_tokens":3,
@@ -471,7 +476,7 @@ mod tests {
             parsed.usage,
             TokenUsage {
                 input_tokens: 10,
-                output_tokens: 3,
+                output_tokens: 2,
                 cached_input_tokens: 4,
                 reasoning_tokens: 1
             }

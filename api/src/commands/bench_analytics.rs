@@ -175,6 +175,7 @@ async fn run_backend(
         .ok_or_else(|| anyhow::anyhow!("no local port"))?;
     let server = tokio::spawn(serve(
         acceptor,
+        None,
         AppState::with_max_in_flight(&instance, AuthPolicy::new(true), 1024),
     ));
     let base = format!("http://127.0.0.1:{port}");

@@ -92,6 +92,7 @@ async fn run_backend(name: &str, instance: Instance, args: &HttpArgs) -> anyhow:
         .ok_or_else(|| anyhow::anyhow!("no local port"))?;
     let server = tokio::spawn(serve(
         acceptor,
+        None,
         AppState::with_max_in_flight(&instance, AuthPolicy::new(true), 4096),
     ));
     let base = format!("http://127.0.0.1:{port}");

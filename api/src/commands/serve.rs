@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::config::{GlobalArgs, redact};
-use poem::listener::Acceptor;
+use poem::listener::{Acceptor, AcceptorExt};
 
 use crate::rest::AuthPolicy;
 use crate::server::{AppState, bind, serve};
@@ -16,6 +16,10 @@ pub(crate) struct ServeArgs {
     /// Requests served at once; beyond it Lux answers 503 with `Retry-After`.
     #[arg(long, env = "LUX_MAX_IN_FLIGHT", default_value_t = crate::server::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
+    /// Also receive OTLP/HTTP traces on this address (e.g. 127.0.0.1:4318, the exporters'
+    /// default); they are always received at `/v1/traces` on `--bind`.
+    #[arg(long, env = "LUX_OTLP_BIND")]
+    otlp_bind: Option<String>,
     /// Fill the database with demo sessions first (once; a second run adds nothing).
     #[arg(long)]
     demo: bool,
@@ -23,8 +27,14 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let acceptor = bind(&args.bind).await?;
-    // Keyless access is only ever possible on a loopback-only listener.
-    let loopback = acceptor.local_addr().iter().all(|address| {
+    let otlp = match &args.otlp_bind {
+        Some(address) => Some(bind(address).await?.boxed()),
+        None => None,
+    };
+    // Keyless access is only ever possible when every listener is loopback-only.
+    let mut addresses = acceptor.local_addr();
+    addresses.extend(otlp.iter().flat_map(|otlp| otlp.local_addr()));
+    let loopback = addresses.iter().all(|address| {
         address
             .as_socket_addr()
             .is_some_and(|socket| socket.ip().is_loopback())
@@ -50,6 +60,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     let policy = AuthPolicy::new(loopback);
     let served = serve(
         acceptor,
+        otlp,
         AppState::with_max_in_flight(&instance, policy, args.max_in_flight),
     )
     .await;

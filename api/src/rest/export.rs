@@ -28,6 +28,26 @@ pub(crate) struct ExportApi {
     pub(crate) policy: AuthPolicy,
 }
 
+/// The type of a download asked for as plain bytes (`Accept: application/octet-stream`).
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The download's type: the format's own, unless the client accepts only plain bytes.
+fn download_type(format: ExportFormat, request: &poem::Request) -> &'static str {
+    let accept = request
+        .headers()
+        .get(poem::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("*/*");
+    let own = format.content_type();
+    let own_media_type = own.split(';').next().unwrap_or(own);
+    if accept.contains(OCTET_STREAM) && !accept.contains(own_media_type) && !accept.contains("*/*")
+    {
+        OCTET_STREAM
+    } else {
+        own
+    }
+}
+
 /// A streamed file: the body is produced chunk by chunk while it is sent.
 pub(crate) struct Download {
     body: Body,
@@ -61,10 +81,11 @@ impl ApiResponse for Download {
                               JSON object per line.",
                 status: Some(200),
                 status_range: None,
-                content: ExportFormat::ALL
-                    .iter()
-                    .map(|format| MetaMediaType {
-                        content_type: format.content_type(),
+                // Bytes first: generators read the body as a file only under this type.
+                content: std::iter::once(OCTET_STREAM)
+                    .chain(ExportFormat::ALL.iter().map(|format| format.content_type()))
+                    .map(|content_type| MetaMediaType {
+                        content_type,
                         schema: file(),
                     })
                     .collect(),
@@ -93,6 +114,9 @@ pub(crate) enum ImportBody {
     /// A JSONL export: one record per line.
     #[oai(content_type = "application/x-ndjson")]
     Jsonl(Binary<Body>),
+    /// Either, as bytes (what client generators send); the format is told from the content.
+    #[oai(content_type = "application/octet-stream")]
+    Bytes(Binary<Body>),
 }
 
 /// What an import did with one kind of record.
@@ -223,7 +247,8 @@ impl ExportApi {
     /// `analytics_monitor`, `analytics_recommendations`; money in integer nano-USD. For these,
     /// `since`/`until`, `tool`, `model` and `user_id` filter as on `/analytics` (each record by
     /// its own time), `group_by` groups costs, bias rates and monitor alerts as there, and the
-    /// session-only filters (`session_id`, `status`, `tag`, `external_id`) are refused.
+    /// session-only filters (`session_id`, `status`, `tag`, `external_id`) are refused. The body's
+    /// type is the format's, or `application/octet-stream` for a client that accepts only that.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/export/:dataset",
@@ -232,6 +257,7 @@ impl ExportApi {
     )]
     async fn export(
         &self,
+        request: &poem::Request,
         auth: Auth,
         /// `all`, `sessions`, `steps`, `model_calls`, `synthesis_versions`, `insights`,
         /// `action_items`, `findings`, `monitor_events`, or an analytics table:
@@ -294,7 +320,7 @@ impl ExportApi {
                 bytes.extend(encoder.finish());
                 return Ok(Download {
                     body: Body::from(bytes),
-                    content_type: format.content_type(),
+                    content_type: download_type(format, request),
                     filename: format!("lux-{table}.{format}"),
                 });
             }
@@ -323,14 +349,15 @@ impl ExportApi {
         let cursor = self.lux.export(caller.project, dataset, filter)?;
         Ok(Download {
             body: stream_body(cursor, encoder),
-            content_type: format.content_type(),
+            content_type: download_type(format, request),
             filename: format!("lux-{dataset}.{format}"),
         })
     }
 
     /// Import an export
     ///
-    /// Takes a JSON or JSONL file as `GET /export/all` writes it (or any single-kind JSON/JSONL
+    /// Takes a JSON or JSONL file (`application/json`, or `application/octet-stream` for either;
+    /// `application/x-ndjson` is accepted too) as `GET /export/all` writes it (or any single-kind JSON/JSONL
     /// export whose references are already stored) into the caller's project. Records keep their
     /// ids, numbers and timestamps; the findings and monitor events are the file's, and the
     /// enabled plugin detectors then judge the new steps (see `plugin_runs`). Each record is applied whole or not at all;
@@ -341,7 +368,7 @@ impl ExportApi {
     #[oai(path = "/import", method = "post", operation_id = "importRecords")]
     async fn import(&self, auth: Auth, body: ImportBody) -> ApiResult<Json<ImportReportDto>> {
         let body = match body {
-            ImportBody::Json(body) | ImportBody::Jsonl(body) => body.0,
+            ImportBody::Json(body) | ImportBody::Jsonl(body) | ImportBody::Bytes(body) => body.0,
         };
         let caller = match self.policy.authorize(&self.lux, &auth, Scope::Ingest).await {
             Ok(caller) => caller,

@@ -39,6 +39,9 @@ impl PluginsApi {
 pub(crate) enum WasmBody {
     #[oai(content_type = "application/wasm")]
     Wasm(Binary<Vec<u8>>),
+    /// The same bytes under the type client generators send.
+    #[oai(content_type = "application/octet-stream")]
+    Bytes(Binary<Vec<u8>>),
 }
 
 /// One installed version of a plugin.
@@ -290,7 +293,8 @@ fn run_target(body: RunRequest) -> Result<RunTarget> {
 impl PluginsApi {
     /// Install a plugin
     ///
-    /// The body is a WebAssembly component built against the `lux:plugins` WIT contract. It is
+    /// The body is a WebAssembly component built against the `lux:plugins` WIT contract, sent as
+    /// `application/octet-stream` (`application/wasm` is accepted too). It is
     /// loaded and its `metadata()` read before anything is stored: a component that is invalid,
     /// of another world or built for an incompatible contract version is refused with the
     /// loader's message. A new version becomes the active one and keeps the plugin's enabled
@@ -306,7 +310,7 @@ impl PluginsApi {
         self.policy
             .authorize(&self.lux, &auth, Scope::Admin)
             .await?;
-        let WasmBody::Wasm(Binary(bytes)) = body;
+        let (WasmBody::Wasm(Binary(bytes)) | WasmBody::Bytes(Binary(bytes))) = body;
         let installed = self.registry()?.install(&bytes).await?;
         let versions = self.lux.plugin_versions(&installed.plugin.name).await?;
         let dto = InstalledDto {

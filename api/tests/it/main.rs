@@ -5,12 +5,15 @@ mod analytics;
 mod analytics_cli;
 mod browser;
 mod cli;
+#[cfg(lux_client_generators)]
+mod clients;
 mod compare;
 mod concurrency;
 mod crash;
 mod dashboard;
 mod export;
 mod mcp;
+mod otlp;
 #[cfg(lux_postgres_tests)]
 mod outage;
 mod overload;

@@ -173,7 +173,15 @@ async fn llm_tools_over_streamable_http_store_every_call(scratch: &Scratch) {
     assert_eq!(kinds, ["message", "response", "message"], "nothing lost");
     let calls = lux.list_model_calls(project, &reference).await.unwrap();
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!((calls[0].input_tokens, calls[0].output_tokens), (1000, 200));
+    // 200 completion tokens, 7 of them reasoning: kept apart, billed once.
+    assert_eq!(
+        (
+            calls[0].input_tokens,
+            calls[0].output_tokens,
+            calls[0].reasoning_tokens
+        ),
+        (1000, 193, 7)
+    );
     assert!(calls[0].cost.0 > 0);
     assert_ne!(calls[1].status, lux_core::CallStatus::Ok);
     let synthesis = lux.latest_synthesis(project, &reference).await.unwrap();
@@ -1111,7 +1119,8 @@ async fn confer_and_traced_reasoning_store_every_call(scratch: &Scratch) {
             call0.cached_input_tokens,
             call0.reasoning_tokens
         ),
-        (1200, 300, 200, 7)
+        // The 7 reasoning tokens are part of the 300 completion tokens: kept apart, billed once.
+        (1200, 293, 200, 7)
     );
     assert!(call0.cost.0 > 0, "priced model: {call0:?}");
     assert!(call0.price_id.is_some());

@@ -39,6 +39,7 @@ impl Scratch {
         command
             .env("LUX_DATABASE_URL", &self.url)
             .env_remove("LUX_BIND")
+            .env_remove("LUX_OTLP_BIND")
             .env("LUX_DATA_DIR", self._dir.path());
         command
     }

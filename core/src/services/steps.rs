@@ -1,8 +1,11 @@
 //! Steps: append with numbering assigned or checked, idempotent on a client id; list in order.
 
+use std::collections::HashMap;
+
 use sea_orm::prelude::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::instrument;
+use uuid::Uuid;
 
 use lux_entity::{session, step};
 
@@ -21,6 +24,14 @@ struct StepRow {
     clarity: Option<f64>,
     branch_id: Option<String>,
     metadata: serde_json::Value,
+}
+
+impl NewStep {
+    /// The rules a step must meet, checked without storing it (the same check every append
+    /// makes): for a door that must refuse a record whole before writing any part of it.
+    pub fn validate(&self) -> Result<()> {
+        checked_new_step(self).map(|_| ())
+    }
 }
 
 fn checked_new_step(new: &NewStep) -> Result<StepRow> {
@@ -287,6 +298,39 @@ impl Lux {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// The sessions of those steps that exist in the project (absent ones are left out): how an
+    /// OTLP span finds the session its parent span's step went to.
+    pub async fn sessions_of_steps(
+        &self,
+        project: ProjectId,
+        steps: &[StepId],
+    ) -> Result<HashMap<StepId, SessionId>> {
+        if steps.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(Uuid, Uuid)> = step::Entity::find()
+            .select_only()
+            .column(step::Column::Id)
+            .column(step::Column::SessionId)
+            .filter(step::Column::Id.is_in(steps.iter().map(|step| step.0)))
+            .filter(
+                step::Column::SessionId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(session::Column::Id)
+                        .from(session::Entity)
+                        .and_where(session::Column::ProjectId.eq(project.0))
+                        .to_owned(),
+                ),
+            )
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(step, session)| (StepId(step), SessionId(session)))
+            .collect())
     }
 
     /// Every step of a session, in order.

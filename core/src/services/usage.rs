@@ -15,13 +15,15 @@ use crate::pricing::{ModelPrice, TokenUsage, compute_cost, shipped_prices};
 use crate::services::steps::{adopt_session_model, step_of_session};
 use crate::store::{Lux, PriceTable, WriteCtx, model_call_from_row, price_from_row};
 
-pub(crate) async fn record_model_call_in<C: ConnectionTrait>(
-    lux: &Lux,
-    conn: &C,
-    ctx: &mut WriteCtx,
-    reference: &SessionRef,
-    new: &NewModelCall,
-) -> Result<Written<ModelCall>> {
+/// Validated fields of a new model call.
+struct CheckedCall {
+    provider: String,
+    model: String,
+    usage: TokenUsage,
+    error: Option<String>,
+}
+
+fn checked_new_model_call(new: &NewModelCall) -> Result<CheckedCall> {
     let provider = identifier("provider", &new.provider)?;
     let model = required_text("model", &new.model, MAX_LABEL_BYTES)?;
     let usage = TokenUsage {
@@ -49,6 +51,35 @@ pub(crate) async fn record_model_call_in<C: ConnectionTrait>(
         ));
     }
     let error = optional_text("error", new.error.as_deref(), MAX_TEXT_BYTES)?;
+    Ok(CheckedCall {
+        provider,
+        model,
+        usage,
+        error,
+    })
+}
+
+impl NewModelCall {
+    /// The rules a model call must meet, checked without storing it (the same check every write
+    /// makes): for a door that must refuse a record whole before writing any part of it.
+    pub fn validate(&self) -> Result<()> {
+        checked_new_model_call(self).map(|_| ())
+    }
+}
+
+pub(crate) async fn record_model_call_in<C: ConnectionTrait>(
+    lux: &Lux,
+    conn: &C,
+    ctx: &mut WriteCtx,
+    reference: &SessionRef,
+    new: &NewModelCall,
+) -> Result<Written<ModelCall>> {
+    let CheckedCall {
+        provider,
+        model,
+        usage,
+        error,
+    } = checked_new_model_call(new)?;
 
     let session = ctx.session(conn, reference).await?;
     if let Some(id) = new.id
