@@ -12,6 +12,7 @@ use super::ApiTags;
 use super::auth::{Auth, AuthPolicy};
 use super::dto::SessionStatusDto;
 use super::error::ApiResult;
+use super::limit::{Limit, asked};
 
 pub(crate) struct AnalyticsApi {
     pub(crate) lux: Lux,
@@ -704,14 +705,14 @@ impl AnalyticsApi {
         model: Query<Option<String>>,
         user_id: Query<Option<String>>,
         /// Most groups returned, 1 to 1000, default 100.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<{ lux_core::services::analytics::MAX_REPORT_ROWS }>>>,
     ) -> ApiResult<Json<CostReportDto>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
         let filter = filter_of(since.0, until.0, tool.0, model.0, user_id.0);
         let group_by = group_by.0.map_or(CostGroup::Model, Into::into);
         let report = self
             .lux
-            .analytics_costs(caller.project, &filter, group_by, limit.0)
+            .analytics_costs(caller.project, &filter, group_by, asked(limit.0))
             .await?;
         Ok(Json(report.into()))
     }
@@ -895,7 +896,7 @@ impl AnalyticsApi {
         /// Written before (RFC 3339).
         until: Query<Option<DateTime<Utc>>>,
         /// 1 to 100, default 20.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<{ lux_core::services::search::MAX_SEARCH_LIMIT }>>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<SearchPage>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
@@ -908,7 +909,7 @@ impl AnalyticsApi {
             until: until.0,
         };
         let page = PageRequest {
-            limit: limit.0,
+            limit: asked(limit.0),
             cursor: cursor.0,
         };
         let page = self

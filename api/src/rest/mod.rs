@@ -9,6 +9,7 @@ mod contract;
 mod dto;
 pub(crate) mod error;
 mod export;
+mod limit;
 pub(crate) mod patterns;
 pub(crate) mod plugins;
 mod sessions;
@@ -156,6 +157,24 @@ fn json_error(status: StatusCode, code: &str, message: String, request_id: &str)
         .body(value.to_string())
 }
 
+/// A 400 for a parameter that did not parse, naming it in `details.field` like a bad field.
+fn invalid_parameter(
+    parameter: &poem_openapi::error::ParseParamError,
+    request_id: &str,
+) -> Response {
+    let value = serde_json::json!({
+        "code": "invalid",
+        "message": format!("invalid {}: {}", parameter.name, parameter.reason),
+        "details": {"field": parameter.name},
+        "request_id": request_id,
+    });
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .content_type("application/json; charset=utf-8")
+        .header("x-request-id", request_id)
+        .body(value.to_string())
+}
+
 /// Every request: an id (taken from `x-request-id` or made), a body limit, a log line, and any
 /// error turned into the JSON shape with the request id in it.
 pub(crate) async fn around_request<E: Endpoint>(
@@ -220,7 +239,11 @@ pub(crate) async fn around_request<E: Endpoint>(
     let result = next.call(req).instrument(span.clone()).await;
     let response = match result {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        // A query or path parameter that does not parse names itself, as a field would.
+        Err(error) => match error.downcast_ref::<poem_openapi::error::ParseParamError>() {
+            Some(parameter) => invalid_parameter(parameter, &id),
+            None => error.into_response(),
+        },
     };
     let operation = response
         .data::<poem_openapi::OperationId>()

@@ -18,6 +18,7 @@ use super::ApiTags;
 use super::auth::{Auth, AuthPolicy};
 use super::dto::SessionStatusDto;
 use super::error::{ApiError, ApiResult};
+use super::limit::{Limit, asked};
 
 /// Miner name of Lux's own significance-tested patterns.
 pub(crate) const BUILTIN_MINER: &str = "lux.patterns";
@@ -332,18 +333,12 @@ impl PatternsApi {
         /// Length in days of the latest window a trend looks at (default 7).
         window_days: Query<Option<u32>>,
         /// Patterns per page (1 to 100, default 20).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<MAX_PAGE>>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<PatternList>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
-        let limit = limit.0.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-            ));
-        }
+        let limit = asked(limit.0).unwrap_or(DEFAULT_PAGE);
         let offset: usize = match cursor.0.as_deref() {
             None => 0,
             Some(text) => text.parse().map_err(|_| {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::auth::{Auth, AuthPolicy};
 use super::error::{ApiError, ApiResult};
+use super::limit::{Limit, asked};
 
 pub(crate) struct PluginsApi {
     pub(crate) lux: Lux,
@@ -454,13 +455,13 @@ impl PluginsApi {
         auth: Auth,
         name: Path<String>,
         /// 1 to 1000, default 50.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<{ lux_core::services::plugins::MAX_LIST_LIMIT }>>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<PluginRunList>> {
         self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
         let page = PageRequest {
-            limit: limit.0,
+            limit: asked(limit.0),
             cursor: cursor.0,
         };
         let runs = self.lux.list_plugin_runs(&name.0, &page).await?;

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lux_core::services::api_keys::Scope;
-use lux_core::{Actor, Lux, PageRequest, SessionFilter, SessionId, SessionRef, WriteOutcome};
+use lux_core::{
+    Actor, Lux, MAX_PAGE_LIMIT, PageRequest, SessionFilter, SessionId, SessionRef, WriteOutcome,
+};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -13,6 +15,7 @@ use super::ApiTags;
 use super::auth::{Auth, AuthPolicy, Caller};
 use super::dto::*;
 use super::error::{ApiError, ApiResult};
+use super::limit::{Limit, asked};
 
 pub(crate) struct SessionsApi {
     pub(crate) lux: Lux,
@@ -204,7 +207,7 @@ impl SessionsApi {
         /// Created before (RFC 3339).
         until: Query<Option<DateTime<Utc>>>,
         /// 1 to 1000, default 50.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<MAX_PAGE_LIMIT>>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<SessionPage>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
@@ -219,7 +222,7 @@ impl SessionsApi {
             until: until.0,
         };
         let page = PageRequest {
-            limit: limit.0,
+            limit: asked(limit.0),
             cursor: cursor.0,
         };
         let page = self
@@ -306,13 +309,13 @@ impl SessionsApi {
         auth: Auth,
         id: Path<String>,
         /// 1 to 1000, default 50.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit<MAX_PAGE_LIMIT>>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<StepPage>> {
         let caller = self.policy.authorize(&self.lux, &auth, Scope::Read).await?;
         let page = PageRequest {
-            limit: limit.0,
+            limit: asked(limit.0),
             cursor: cursor.0,
         };
         let steps = self
