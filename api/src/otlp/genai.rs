@@ -223,6 +223,18 @@ impl<'a> Plan<'a> {
     pub(crate) fn translate(&self, parents: &HashMap<StepId, SessionId>) -> Translation {
         let mut out = Translation::default();
         let mut sessions_opened: HashSet<String> = HashSet::new();
+        // A trace that names no conversation here joins the session a stored parent of any of
+        // its spans is in, all of it: the spans of one trace stay together.
+        let trace_sessions: HashMap<&str, SessionId> = self
+            .spans
+            .iter()
+            .filter(|span| span.conversation.is_none())
+            .filter_map(|span| {
+                let parent = span.parent_hex.as_ref()?;
+                let session = parents.get(&step_id(self.project, &span.trace_hex, parent))?;
+                Some((span.trace_hex.as_str(), *session))
+            })
+            .collect();
         for span in &self.spans {
             let step = self.new_step(span);
             let answer = step.as_ref().and_then(|step| step.id);
@@ -240,10 +252,7 @@ impl<'a> Plan<'a> {
             }
             let origin = out.span_ids.len();
             out.span_ids.push(span.span_hex.clone());
-            let stored_parent = span
-                .parent_hex
-                .as_ref()
-                .and_then(|parent| parents.get(&step_id(self.project, &span.trace_hex, parent)));
+            let stored_parent = trace_sessions.get(span.trace_hex.as_str());
             let session = match (&span.conversation, stored_parent) {
                 (Some(conversation), _) => SessionRef::ExternalId(conversation.clone()),
                 (None, Some(session)) => SessionRef::Id(*session),
@@ -1158,8 +1167,9 @@ mod tests {
             steps,
             [
                 (&SessionRef::Id(stored), "tool", "search()"),
-                (&SessionRef::ExternalId("05".repeat(16)), "agent", "Booked."),
-            ]
+                (&SessionRef::Id(stored), "agent", "Booked."),
+            ],
+            "the whole trace joins the stored parent's session"
         );
     }
 }
