@@ -164,10 +164,12 @@ impl<'a> Plan<'a> {
                         ));
                         continue;
                     }
+                    // Cut as the session's `external_id` is, so every record names it alike.
                     let conversation = SESSION_KEYS
                         .iter()
                         .find_map(|key| attributes.text(key).or_else(|| resource.text(key)))
-                        .filter(|key| !key.trim().is_empty());
+                        .filter(|key| !key.trim().is_empty())
+                        .map(|key| cut(&key, MAX_LABEL_BYTES));
                     plan.spans.push(PlannedSpan {
                         span,
                         attributes,
@@ -1001,6 +1003,34 @@ mod tests {
             "the trace's conversation"
         );
         assert_eq!(step.content, r#"get_weather({"city":"Paris"})"#);
+        // A conversation id longer than an external id may be is cut alike everywhere.
+        let long = "c".repeat(MAX_LABEL_BYTES + 10);
+        let mut named = request.clone();
+        for span in &mut named.resource_spans[0].scope_spans[0].spans {
+            span.attributes
+                .push(string("gen_ai.conversation.id", &long));
+            span.attributes.retain(|pair| {
+                pair.key != "gen_ai.conversation.id"
+                    || pair.value.as_ref().and_then(text_of) == Some(long.clone())
+            });
+        }
+        let cut_out = Plan::of(project, &named).translate(&HashMap::new());
+        let names: HashSet<String> = cut_out
+            .records
+            .iter()
+            .map(|record| match record {
+                IngestRecord::Session(session) => session.external_id.clone().unwrap(),
+                IngestRecord::Step { session, .. } | IngestRecord::ModelCall { session, .. } => {
+                    session
+                        .to_string()
+                        .trim_start_matches("external:")
+                        .to_owned()
+                }
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(names.iter().next().unwrap().len(), MAX_LABEL_BYTES);
         // The same span again is the same records: a re-sent export is stored once.
         let again = Plan::of(project, &request).translate(&HashMap::new());
         assert_eq!(again.records, out.records);
